@@ -1,0 +1,24 @@
+// The subcommand table: each cmd_<name>.cpp defines add_<name>(app) returning its Command.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <functional>
+#include <vector>
+
+namespace lords::tools {
+
+struct Command {
+  CLI::App* sub;
+  std::function<int()> run;  // called after parsing when sub was chosen
+};
+
+Command add_quantize(CLI::App& app);
+Command add_inspect(CLI::App& app);
+Command add_dequantize(CLI::App& app);
+
+inline std::vector<Command> all_commands(CLI::App& app) {
+  return {add_quantize(app), add_inspect(app), add_dequantize(app)};
+}
+
+}  // namespace lords::tools
