@@ -16,9 +16,10 @@ struct Command {
 Command add_quantize(CLI::App& app);
 Command add_inspect(CLI::App& app);
 Command add_dequantize(CLI::App& app);
+Command add_bench_solvers(CLI::App& app);
 
 inline std::vector<Command> all_commands(CLI::App& app) {
-  return {add_quantize(app), add_inspect(app), add_dequantize(app)};
+  return {add_quantize(app), add_inspect(app), add_dequantize(app), add_bench_solvers(app)};
 }
 
 }  // namespace lords::tools

@@ -11,7 +11,7 @@
 
 namespace lords {
 
-enum class ErrorKind { Io, Format, Shape, Unsupported, Usage, Cuda, Internal };
+enum class ErrorKind { Io, Format, BadShape, Unsupported, Usage, Cuda, Internal };
 
 class Error : public std::runtime_error {
  public:

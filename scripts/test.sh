@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The whole test suite: installs the Debian packages, builds (Release, CUDA when nvcc is present),
+# runs every ctest test, then the AddressSanitizer + UBSan build of the same suite.
+# Needs no network beyond Debian's packages: the tests write the small models they use.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+"$ROOT/scripts/setup.sh" deps
+JOBS="$(nproc)"
+cmake -S "$ROOT" -B "$ROOT/build/cpu-release" -G Ninja -DCMAKE_BUILD_TYPE=Release -DLORDS_WERROR=ON >/dev/null
+ninja -C "$ROOT/build/cpu-release" -j"$JOBS"
+(cd "$ROOT/build/cpu-release" && ctest --output-on-failure -j"$JOBS" --timeout 600)
+if [ "${LORDS_SKIP_ASAN:-0}" != "1" ]; then
+  cmake -S "$ROOT" -B "$ROOT/build/asan" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLORDS_CUDA=OFF \
+    -DLORDS_SANITIZE=ON >/dev/null
+  ninja -C "$ROOT/build/asan" -j"$JOBS"
+  (cd "$ROOT/build/asan" && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j"$JOBS" --timeout 900)
+fi

@@ -1,0 +1,78 @@
+#include "lords/engine/linear_quant.h"
+
+#include <chrono>
+
+#include "lords/quant/lords_solver.h"
+
+namespace lords::engine {
+namespace {
+
+thread_local DType t_round_dtype = DType::F16;  // read by the plain function pointer below
+float round_scale(float v) { return round_through(t_round_dtype, v); }
+
+// sum (a - b)^2, or sum a^2 when b is null; in double so 10^8-element sums stay exact enough.
+double sq_err(const float* a, const float* b, int64_t n) {
+  double s = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const double d = static_cast<double>(a[i]) - (b != nullptr ? b[i] : 0.0f);
+    s += d * d;
+  }
+  return s;
+}
+
+}  // namespace
+
+QuantizedLinear quantize_linear(const float* W, int64_t N, int64_t K, const QuantConfig& config,
+                                const quant::Codebook& cb, LinearStats* stats) {
+  const auto start = std::chrono::steady_clock::now();
+  QuantizedLinear q;
+  q.method = config.method;
+  q.N = N;
+  q.K = K;
+  stats->N = N;
+  stats->K = K;
+  stats->block = config.block;
+  t_round_dtype = config.scale_dtype;
+  if (config.method == Method::Rtn) {
+    q.rtn = quant::quantize_blockwise(W, N, K, config.block, cb, &round_scale);
+    stats->scale_floats = static_cast<double>(q.rtn.scales.size());
+  } else {
+    const int64_t r = config.rank > 0 ? std::min<int64_t>(config.rank, std::min(N, K))
+                                      : quant::parity_rank(N, K, config.block);
+    quant::SvdInit init = quant::svd_init_from_blocks(W, N, K, config.block, r);
+    quant::SolverOptions opt;
+    opt.kind = config.solver;
+    opt.steps = config.effective_steps();
+    opt.lr = config.lr;
+    quant::SolverResult res = quant::refine_lords(W, cb, init.scale, opt);
+    q.lowrank = std::move(res.scale);
+    for (float& v : q.lowrank.B) v = round_scale(v);
+    for (float& v : q.lowrank.A) v = round_scale(v);
+    // Final Q-step against the stored (rounded) scale.
+    std::vector<float> S(static_cast<size_t>(N * K));
+    quant::lowrank_product(q.lowrank, S.data());
+    q.lords_codes.resize(static_cast<size_t>(N * K));
+    quant::q_step(W, S.data(), N, K, cb, q.lords_codes.data());
+    stats->rank = r;
+    stats->svd_rel_err = init.rel_err;
+    stats->init_err_sq = res.init_objective;
+    stats->best_step = res.best_step;
+    stats->scale_floats = static_cast<double>(q.lowrank.B.size() + q.lowrank.A.size());
+  }
+  std::vector<float> W_hat(static_cast<size_t>(N * K));
+  dequantize_linear(q, cb, W_hat.data());
+  stats->w_sq = sq_err(W, nullptr, N * K);
+  stats->err_sq = sq_err(W, W_hat.data(), N * K);
+  stats->seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return q;
+}
+
+void dequantize_linear(const QuantizedLinear& q, const quant::Codebook& cb, float* W_hat) {
+  if (q.method == Method::Rtn) {
+    quant::dequantize_blockwise(q.rtn, cb, W_hat);
+  } else {
+    quant::dequantize_lords(q.lowrank, q.lords_codes.data(), cb, W_hat);
+  }
+}
+
+}  // namespace lords::engine
