@@ -17,9 +17,10 @@ Command add_quantize(CLI::App& app);
 Command add_inspect(CLI::App& app);
 Command add_dequantize(CLI::App& app);
 Command add_bench_solvers(CLI::App& app);
+Command add_convert(CLI::App& app);
 
 inline std::vector<Command> all_commands(CLI::App& app) {
-  return {add_quantize(app), add_inspect(app), add_dequantize(app), add_bench_solvers(app)};
+  return {add_quantize(app), add_inspect(app), add_dequantize(app), add_bench_solvers(app), add_convert(app)};
 }
 
 }  // namespace lords::tools

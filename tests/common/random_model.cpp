@@ -47,9 +47,17 @@ void write_random_model(const std::string& dir, const RandomModelSpec& s) {
     if (w.role == model::WeightRole::Norm) {
       for (float& x : v) x = 1.0f + 0.1f * normal(rng);
     } else {
-      // Student-t (4 dof) entries: heavy tails like trained weights, scaled like a 1/sqrt(K) init.
-      const float scale = 1.0f / std::sqrt(static_cast<float>(w.shape.back()));
-      for (float& x : v) x = scale * normal(rng) / std::sqrt(chi2(rng) / 4.0f);
+      // Like trained weights: Student-t (4 dof) entries (heavy tails) times log-normal row and column
+      // scales (outlier channels), overall 1/sqrt(K).
+      const int64_t cols = w.shape.back(), rows = static_cast<int64_t>(v.size()) / cols;
+      std::vector<float> row_scale(static_cast<size_t>(rows)), col_scale(static_cast<size_t>(cols));
+      for (float& x : row_scale) x = std::exp(0.4f * normal(rng));
+      for (float& x : col_scale) x = std::exp(0.4f * normal(rng)) / std::sqrt(static_cast<float>(cols));
+      for (int64_t i = 0; i < rows; ++i)
+        for (int64_t j = 0; j < cols; ++j)
+          v[static_cast<size_t>(i * cols + j)] = row_scale[static_cast<size_t>(i)] *
+                                                 col_scale[static_cast<size_t>(j)] * normal(rng) /
+                                                 std::sqrt(chi2(rng) / 4.0f);
     }
     const std::vector<uint8_t> bytes = engine::encode_floats(v, dtype);
     writer.write(w.hf, bytes.data(), bytes.size());

@@ -68,10 +68,13 @@ std::vector<uint8_t> encode_floats(const std::vector<float>& v, DType dtype) {
 
 void write_json_file(const std::string& path, const nlohmann::json& j) { write_file_atomic(path, j.dump(2) + "\n"); }
 
-void write_model_files(const io::ModelSource& src, const QuantConfig& config, const std::string& dir) {
+void write_model_files(const io::ModelSource& src, const std::optional<QuantConfig>& config,
+                       const std::string& dir) {
   nlohmann::json cfg = src.config;
-  cfg["quantization_config"] = config.to_json();
-  cfg["quantization_config"]["quant_method"] = "lords";
+  if (config) {
+    cfg["quantization_config"] = config->to_json();
+    cfg["quantization_config"]["quant_method"] = "lords";
+  }
   write_json_file(dir + "/config.json", cfg);
   for (const std::string& f : src.aux_files)
     copy_file_atomic(f, dir + "/" + std::filesystem::path(f).filename().string());

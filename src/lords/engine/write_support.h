@@ -3,6 +3,7 @@
 #pragma once
 
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -29,7 +30,8 @@ std::map<std::string, std::string> checkpoint_metadata(const QuantConfig& config
 
 // Writes config.json (with a "quantization_config" entry when config is given) and the tokenizer
 // files into dir. For a GGUF source, the tokenizer.* metadata is written as tokenizer.gguf.json.
-void write_model_files(const io::ModelSource& src, const QuantConfig& config, const std::string& dir);
+void write_model_files(const io::ModelSource& src, const std::optional<QuantConfig>& config,
+                       const std::string& dir);
 
 // Floats in a storage dtype (F32, F16 or BF16; round to nearest even), little-endian bytes.
 std::vector<uint8_t> encode_floats(const std::vector<float>& v, DType dtype);
