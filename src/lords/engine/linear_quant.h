@@ -35,10 +35,16 @@ struct LinearStats {
   int best_step = 0;        // lords: iterate the solver returned (0 = init)
   double seconds = 0;
   double scale_floats = 0;  // stored scale parameters (B+A, or block scales)
+  double out_sq = 0;        // with H: tr(W H W^T), the output energy
+  double out_err_sq = 0;    // with H: tr(E H E^T), the output error of what is stored
 };
 
+// H (K, K): the input second moment E[x x^T] of this linear, required by objectives Act and Gptq
+// (Act uses its diagonal). Errors in stats stay plain weight errors ||W - W_hat||; err_h / init_err_h
+// hold the objective's own value when H is given.
 QuantizedLinear quantize_linear(const float* W, int64_t N, int64_t K, const QuantConfig& config,
-                                const quant::Codebook& cb, LinearStats* stats);
+                                const quant::Codebook& cb, LinearStats* stats,
+                                const std::vector<double>* H = nullptr);
 void dequantize_linear(const QuantizedLinear& q, const quant::Codebook& cb, float* W_hat);
 
 }  // namespace lords::engine

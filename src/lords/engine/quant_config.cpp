@@ -14,6 +14,17 @@ Method method_from_name(const std::string& name) {
 
 std::string method_name(Method m) { return m == Method::Lords ? "lords" : "rtn"; }
 
+Objective objective_from_name(const std::string& name) {
+  if (name == "weight") return Objective::Weight;
+  if (name == "act") return Objective::Act;
+  if (name == "gptq") return Objective::Gptq;
+  LORDS_FAIL(ErrorKind::Usage, "unknown objective '{}' (expected weight, act or gptq)", name);
+}
+
+std::string objective_name(Objective o) {
+  return o == Objective::Weight ? "weight" : o == Objective::Act ? "act" : "gptq";
+}
+
 int QuantConfig::effective_steps() const {
   if (steps >= 0) return steps;
   return solver == quant::SolverKind::Adam ? 500 : solver == quant::SolverKind::Als ? 20 : 0;
@@ -27,6 +38,9 @@ void QuantConfig::validate() const {
   LORDS_CHECK(lr > 0 && lr < 1, ErrorKind::Usage, "--lr must be in (0, 1), got {}", lr);
   LORDS_CHECK(scale_dtype == DType::F16 || scale_dtype == DType::BF16 || scale_dtype == DType::F32,
               ErrorKind::Usage, "--scale-dtype must be f16, bf16 or f32");
+  LORDS_CHECK(!(method == Method::Rtn && objective == Objective::Act), ErrorKind::Usage,
+              "--objective act applies to --method lords only (use gptq for a calibrated block-wise baseline)");
+  LORDS_CHECK(damp > 0 && damp < 1, ErrorKind::Usage, "--damp must be in (0, 1), got {}", damp);
   LORDS_CHECK(threads >= 0 && jobs >= 0, ErrorKind::Usage, "--threads and --jobs must be >= 0");
   try {
     std::regex re(layers);
@@ -46,6 +60,11 @@ nlohmann::json QuantConfig::to_json() const {
     j["solver"] = quant::solver_kind_name(solver);
     j["steps"] = effective_steps();
     if (solver == quant::SolverKind::Adam) j["lr"] = lr;
+  }
+  j["objective"] = objective_name(objective);
+  if (objective == Objective::Gptq) {
+    j["act_order"] = act_order;
+    j["damp"] = damp;
   }
   j["scale_dtype"] = std::string(dtype_name(scale_dtype));
   j["layers"] = layers;

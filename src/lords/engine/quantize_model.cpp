@@ -68,6 +68,12 @@ double ModelQuantReport::total_init_rel_err() const {
   return w > 0 ? std::sqrt(e / w) : 0;
 }
 
+double ModelQuantReport::total_output_rel_err() const {
+  double e = 0, w = 0;
+  for (const auto& l : layers) e += l.out_err_sq, w += l.out_sq;
+  return w > 0 ? std::sqrt(e / w) : 0;
+}
+
 double ModelQuantReport::bits_per_weight() const {
   const double scale_bits = 8.0 * static_cast<double>(dtype_size(config.scale_dtype));
   return weights > 0 ? (static_cast<double>(weights) * config.bits + scale_floats * scale_bits) /
@@ -82,6 +88,8 @@ ModelQuantReport quantize_model(const QuantizeRequest& req) {
   io::ModelSource src = io::open_model(req.source);
   const model::ModelConfig mc = model::parse_model_config(src.config, src.config_path);
   const Plan plan = make_plan(src, mc, config);
+  LORDS_CHECK(config.objective == Objective::Weight || req.calibration != nullptr, ErrorKind::Usage,
+              "--objective {} needs calibration text (--calib FILE)", objective_name(config.objective));
   const quant::Codebook cb = quant::make_codebook(config.codebook, config.bits);
 
   const int threads = config.threads > 0 ? config.threads : default_threads();
@@ -108,6 +116,8 @@ ModelQuantReport quantize_model(const QuantizeRequest& req) {
   ModelQuantReport report;
   report.source = req.source;
   report.config = config;
+  if (req.calibration != nullptr)
+    report.calibration = fmt::format("{} ({} tokens)", req.calibration->text, req.calibration->tokens);
   report.layers.resize(plan.quantized.size());
   Progress progress("quantize", static_cast<int64_t>(plan.quantized.size()), req.progress);
   parallel_for(static_cast<int64_t>(plan.quantized.size()), jobs, [&](int64_t i, int) {
@@ -116,7 +126,14 @@ ModelQuantReport quantize_model(const QuantizeRequest& req) {
     const HostTensor W = model::load_weight(src, w);
     LinearStats& stats = report.layers[static_cast<size_t>(i)];
     stats.name = w.spec.internal;
-    const QuantizedLinear q = quantize_linear(W.data.data(), W.shape[0], W.shape[1], config, cb, &stats);
+    const std::vector<double>* H = nullptr;
+    if (req.calibration != nullptr) {
+      auto it = req.calibration->hessians.find(w.spec.internal);
+      LORDS_CHECK(it != req.calibration->hessians.end(), ErrorKind::Internal,
+                  "[quantize] no calibration statistics for {}", w.spec.internal);
+      H = it->second.get();
+    }
+    const QuantizedLinear q = quantize_linear(W.data.data(), W.shape[0], W.shape[1], config, cb, &stats, H);
     if (writer) {
       const auto tensors = quantized_tensors(w.spec.hf, q, config.bits, config.scale_dtype);
       const auto bytes = quantized_bytes(q, config.bits, config.scale_dtype);

@@ -3,6 +3,8 @@
 // write the checkpoint directory atomically. Also used without an output to measure errors only.
 #pragma once
 
+#include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -19,14 +21,24 @@ struct ModelQuantReport {
   QuantConfig config;
   std::vector<LinearStats> layers;  // in model order
   double seconds = 0;
+  std::string calibration;          // calibration text and token count, empty for weight-only
   int64_t weights = 0;              // quantized weight count
   double scale_floats = 0;          // stored scale parameters
 
   double total_rel_err() const;     // sqrt(sum err^2 / sum ||W||^2)
   double total_init_rel_err() const;
+  double total_output_rel_err() const;  // sqrt(sum tr(E H E^T) / sum tr(W H W^T)), calibrated runs
   double bits_per_weight() const;  // codes + stored scales, over the quantized linears
   nlohmann::json to_json() const;
   std::string table() const;        // human-readable, one row per layer plus the total
+};
+
+// Input statistics of each linear from a calibration run: H = E[x x^T] (K, K) by internal layer name
+// (layers that read the same input share one matrix).
+struct CalibrationStats {
+  std::map<std::string, std::shared_ptr<const std::vector<double>>> hessians;
+  std::string text;    // what the statistics were collected on (named in reports)
+  int64_t tokens = 0;
 };
 
 struct QuantizeRequest {
@@ -35,6 +47,7 @@ struct QuantizeRequest {
   std::optional<std::string> output;  // no output: measure only
   bool overwrite = false;
   bool progress = true;
+  const CalibrationStats* calibration = nullptr;  // required by objectives act and gptq
 };
 
 ModelQuantReport quantize_model(const QuantizeRequest& request);

@@ -16,6 +16,10 @@ nlohmann::json ModelQuantReport::to_json() const {
   j["scale_floats"] = scale_floats;
   j["bits_per_weight"] = bits_per_weight();
   j["total_rel_err"] = total_rel_err();
+  if (!calibration.empty()) {
+    j["calibration"] = calibration;
+    j["total_output_rel_err"] = total_output_rel_err();
+  }
   if (config.method == Method::Lords) j["total_init_rel_err"] = total_init_rel_err();
   nlohmann::json rows = nlohmann::json::array();
   for (const LinearStats& l : layers) {
@@ -60,6 +64,8 @@ std::string ModelQuantReport::table() const {
   }
   s += fmt::format("total: {} layers, {} weights, rel_err {:.5f}", layers.size(), weights, total_rel_err());
   if (lords) s += fmt::format(" (svd init {:.5f})", total_init_rel_err());
+  if (!calibration.empty())
+    s += fmt::format(", output rel_err {:.5f} (calibration: {})", total_output_rel_err(), calibration);
   s += fmt::format(", {:.3f} bits/weight ({} scales), {:.1f} s\n", bits_per_weight(),
                    dtype_name(config.scale_dtype), seconds);
   return s;
