@@ -66,7 +66,10 @@ std::vector<uint8_t> encode_floats(const std::vector<float>& v, DType dtype) {
   return out;
 }
 
-void write_json_file(const std::string& path, const nlohmann::json& j) { write_file_atomic(path, j.dump(2) + "\n"); }
+// Invalid UTF-8 inside strings (GGUF metadata is stored as found) is replaced, not thrown on.
+void write_json_file(const std::string& path, const nlohmann::json& j) {
+  write_file_atomic(path, j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
+}
 
 void write_model_files(const io::ModelSource& src, const std::optional<QuantConfig>& config,
                        const std::string& dir) {

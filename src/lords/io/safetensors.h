@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -52,6 +53,7 @@ class SafetensorsWriter {
   std::map<std::string, std::string> metadata_;
   std::vector<std::string> order_;
   std::map<std::string, Entry> entries_;
+  std::mutex mu_;  // guards Entry::written against concurrent write() calls
 };
 
 }  // namespace lords::io
