@@ -4,11 +4,32 @@
 #include <cstdio>
 #include <optional>
 
+#include <filesystem>
+
 #include "lords/core/error.h"
+#include "lords/core/parallel.h"
 #include "lords/engine/quantize_model.h"
+#include "lords/runtime/calibrate.h"
+#include "lords/runtime/text_source.h"
 #include "tools/commands.h"
 
 namespace lords::tools {
+namespace {
+
+engine::CalibrationStats calibrate(const std::string& model_path, const std::string& text_path, int64_t tokens,
+                                   int64_t ctx, bool progress) {
+  set_inner_threads(default_threads());
+  const Tokenizer tok = runtime::load_model_tokenizer(model_path);
+  const std::vector<int32_t> ids = tok.encode(runtime::read_text_file(text_path), AddSpecial::No);
+  runtime::LlamaModel model = runtime::LlamaModel::load(model_path, runtime::Backend::Cpu);
+  runtime::CalibrationOptions opt;
+  opt.n_ctx = ctx;
+  opt.max_tokens = tokens;
+  opt.progress = progress;
+  return runtime::collect_calibration(model, ids, std::filesystem::path(text_path).filename().string(), opt);
+}
+
+}  // namespace
 
 Command add_quantize(CLI::App& app) {
   struct Opts {
@@ -17,7 +38,10 @@ Command add_quantize(CLI::App& app) {
     int64_t block = 128, rank = 0;
     float lr = 1e-3f;
     std::string layers = engine::kDefaultLayers;
-    bool json = false, force = false, quiet = false;
+    bool json = false, force = false, quiet = false, act_order = false;
+    std::string objective = "weight", calib;
+    int64_t calib_tokens = 16384, calib_ctx = 512;
+    double damp = 0.01;
   };
   auto o = std::make_shared<Opts>();
   CLI::App* sub = app.add_subcommand("quantize", "Quantize a model (HF directory or GGUF file) with LoRDS or block-wise RTN");
@@ -33,6 +57,13 @@ Command add_quantize(CLI::App& app) {
   sub->add_option("--lr", o->lr, "adam learning rate")->capture_default_str();
   sub->add_option("--scale-dtype", o->scale_dtype, "storage of B, A / block scales: f16 | bf16 | f32")->capture_default_str();
   sub->add_option("--layers", o->layers, "regex over internal layer names (blk.N.attn_q.weight, ...)");
+  sub->add_option("--objective", o->objective, "weight | act (activation-weighted, lords) | gptq (error feedback)")
+      ->capture_default_str();
+  sub->add_option("--calib", o->calib, "calibration text (UTF-8) for --objective act|gptq");
+  sub->add_option("--calib-tokens", o->calib_tokens, "calibration tokens")->capture_default_str();
+  sub->add_option("--calib-ctx", o->calib_ctx, "tokens per calibration chunk")->capture_default_str();
+  sub->add_flag("--act-order", o->act_order, "gptq: quantize columns by decreasing activation energy");
+  sub->add_option("--damp", o->damp, "gptq: dampening fraction of mean diag(H)")->capture_default_str();
   sub->add_option("--threads", o->threads, "threads in all (0 = all cores)")->capture_default_str();
   sub->add_option("--jobs", o->jobs, "layers quantized at once (0 = auto)")->capture_default_str();
   sub->add_flag("--json", o->json, "print the report as JSON on stdout");
@@ -59,6 +90,16 @@ Command add_quantize(CLI::App& app) {
             c.layers = o->layers;
             c.threads = o->threads;
             c.jobs = o->jobs;
+            c.objective = engine::objective_from_name(o->objective);
+            c.act_order = o->act_order;
+            c.damp = o->damp;
+            std::optional<engine::CalibrationStats> stats;
+            if (c.objective != engine::Objective::Weight) {
+              LORDS_CHECK(!o->calib.empty(), ErrorKind::Usage, "--objective {} needs --calib FILE", o->objective);
+              c.validate();
+              stats = calibrate(o->model, o->calib, o->calib_tokens, o->calib_ctx, !o->quiet);
+              req.calibration = &*stats;
+            }
             const engine::ModelQuantReport report = engine::quantize_model(req);
             if (o->json) {
               std::printf("%s\n", report.to_json().dump(2).c_str());

@@ -18,9 +18,13 @@ Command add_inspect(CLI::App& app);
 Command add_dequantize(CLI::App& app);
 Command add_bench_solvers(CLI::App& app);
 Command add_convert(CLI::App& app);
+Command add_perplexity(CLI::App& app);
+Command add_generate(CLI::App& app);
+Command add_bench(CLI::App& app);
 
 inline std::vector<Command> all_commands(CLI::App& app) {
-  return {add_quantize(app), add_inspect(app), add_dequantize(app), add_bench_solvers(app), add_convert(app)};
+  return {add_quantize(app), add_inspect(app), add_dequantize(app), add_bench_solvers(app), add_convert(app),
+          add_perplexity(app), add_generate(app),   add_bench(app)};
 }
 
 }  // namespace lords::tools

@@ -129,8 +129,9 @@ ModelQuantReport quantize_model(const QuantizeRequest& req) {
     const std::vector<double>* H = nullptr;
     if (req.calibration != nullptr) {
       auto it = req.calibration->hessians.find(w.spec.internal);
-      LORDS_CHECK(it != req.calibration->hessians.end(), ErrorKind::Internal,
-                  "[quantize] no calibration statistics for {}", w.spec.internal);
+      LORDS_CHECK(it != req.calibration->hessians.end(), ErrorKind::Usage,
+                  "[quantize] no calibration statistics for {} (calibration covers the decoder linears only)",
+                  w.spec.internal);
       H = it->second.get();
     }
     const QuantizedLinear q = quantize_linear(W.data.data(), W.shape[0], W.shape[1], config, cb, &stats, H);

@@ -33,11 +33,12 @@ struct QWeight {
   const float* scales = nullptr;  // (N, ceil(K/G))
 };
 
-// Throws Error{BadShape} (naming the offending field, expected vs got) unless w is a complete, consistent
-// weight: N, K >= 1, bits in {2, 3, 4}, codes/levels set, and r >= 1 with B, A (LowRank) or G >= 1 with
-// scales (Block); M >= 1. The backends only LORDS_ASSERT these preconditions.
+// Throws Error{BadShape} (naming the offending field, expected vs got) unless w is a complete,
+// consistent weight: N, K >= 1, bits in {2, 3, 4}, codes/levels set, and r >= 1 with B, A (LowRank)
+// or G >= 1 with scales (Block); M >= 1. The backends only LORDS_ASSERT these preconditions.
 void qmatmul_check(const QWeight& w, int64_t M);
-// Bytes the kernels stream per call: packed codes + fp32 scale parameters (B and A, or the block scales).
+// Bytes the kernels stream per call: packed codes + fp32 scale parameters (B and A, or the block
+// scales).
 int64_t qweight_bytes(const QWeight& w);
 
 // Y (M, N) = X (M, K) W_hat^T, overwriting Y; X and Y are row-major and must not overlap.
@@ -45,8 +46,8 @@ namespace ref {
 void qmatmul(float* Y, const float* X, int64_t M, const QWeight& w);
 }  // namespace ref
 namespace cpu {
-// M <= kQmatmulDecodeMaxM takes the decode (GEMV) path, larger M the tiled dequantize + sgemm path.
-inline constexpr int64_t kQmatmulDecodeMaxM = 8;
+// Small M (<= 8 tokens for LowRank, <= 3 for Block: the measured crossovers) takes the decode
+// (GEMV) path, larger M the tiled dequantize + sgemm path.
 void qmatmul(float* Y, const float* X, int64_t M, const QWeight& w);
 }  // namespace cpu
 

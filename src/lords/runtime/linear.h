@@ -1,0 +1,57 @@
+// One linear layer of the runtime: Y (M, N) = X (M, K) W^T (+ bias), W (N, K) either
+//   dense fp32 (ops matmul), shared through a shared_ptr so a tied LM head reuses the embedding, or
+//   quantized from a lords checkpoint (ops qmatmul over the packed codes; docs/FORMAT.md): the layer
+//   owns the packed codes, the codebook levels and its scales as fp32 (B (N, r) and A (r, K) for
+//   method lords, block scales (N, ceil(K/G)) for rtn). W_hat is never materialized.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "lords/core/tensor.h"
+#include "lords/engine/checkpoint.h"
+#include "lords/ops/qmatmul.h"
+#include "lords/runtime/backend.h"
+
+namespace lords::runtime {
+
+class Linear {
+ public:
+  Linear() = default;
+  // W (N, K); bias (N) if present. Throws Error{BadShape} on a bias of the wrong length.
+  static Linear dense(std::shared_ptr<const HostTensor> W, std::optional<std::vector<float>> bias = std::nullopt);
+  // The quantized linear `name` (HF name) of checkpoint ck.
+  static Linear quantized(const engine::Checkpoint& ck, const std::string& name,
+                          std::optional<std::vector<float>> bias = std::nullopt);
+
+  int64_t N() const { return N_; }  // out_features
+  int64_t K() const { return K_; }  // in_features
+  bool is_quantized() const { return quant_.has_value(); }
+
+  // Y (M, N), X (M, K); Y must not alias X.
+  void forward(float* Y, const float* X, int64_t M, Backend backend) const;
+
+ private:
+  struct Quantized {  // what qmatmul reads, owned
+    ops::QScaleKind kind = ops::QScaleKind::LowRank;
+    int bits = 4;
+    std::vector<uint8_t> codes;  // (N, packed_row_bytes(K, bits))
+    std::vector<float> levels;   // (2^bits)
+    int64_t r = 0;               // LowRank
+    std::vector<float> B, A;     // LowRank: (N, r), (r, K)
+    int64_t G = 0;               // Block
+    std::vector<float> scales;   // Block: (N, ceil(K/G))
+  };
+  ops::QWeight view() const;
+  void set_bias(std::optional<std::vector<float>> bias, const std::string& name);
+
+  int64_t N_ = 0, K_ = 0;
+  std::shared_ptr<const HostTensor> W_;  // dense: (N, K)
+  std::optional<Quantized> quant_;
+  std::optional<std::vector<float>> bias_;  // (N)
+};
+
+}  // namespace lords::runtime
