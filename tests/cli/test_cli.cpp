@@ -85,7 +85,8 @@ TEST_F(Cli, BadInputIsOneLineAndExitOne) {
 }
 
 TEST(CliHelp, EverySubcommandHasHelp) {
-  for (const char* sub : {"quantize", "inspect", "dequantize"}) {
+  for (const char* sub : {"quantize", "inspect", "dequantize", "convert", "bench-solvers", "perplexity", "generate",
+                          "bench", "bench-ppl"}) {
     const Result r = lords_cli(std::string(sub) + " --help");
     EXPECT_EQ(r.code, 0) << sub;
     EXPECT_NE(r.out.find("Usage"), std::string::npos) << r.out;

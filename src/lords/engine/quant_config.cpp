@@ -27,6 +27,8 @@ std::string objective_name(Objective o) {
 
 int QuantConfig::effective_steps() const {
   if (steps >= 0) return steps;
+  // LoRDS-GPTQ: each alternation is a full GPTQ pass (O(N K^2)); a few reach most of the gain.
+  if (method == Method::Lords && objective == Objective::Gptq) return 4;
   return solver == quant::SolverKind::Adam ? 500 : solver == quant::SolverKind::Als ? 20 : 0;
 }
 

@@ -107,8 +107,9 @@ double eval_rows(const float* W, const float* S, int64_t N, int64_t K, const Cod
 }
 
 // ---- evaluation of an iterate -----------------------------------------------------------------------
-// S = B A, its Q-step and f, in row chunks so that S (and Adam's d E L) never exist at full size: each
-// chunk is produced by a GEMM, consumed while it is still in cache, and W is the only full-size read.
+// S = B A, its Q-step and f, in row chunks so that S (and Adam's d E L) never exist at full size (two
+// chunk buffers instead of 2 N K floats). Chunks are large: with 4 MB chunks (cache-resident) the many
+// small GEMMs and thread start-ups cost more than they saved on 2 cores.
 constexpr int64_t kChunkElems = int64_t{1} << 23;  // floats per chunk buffer (32 MB)
 
 struct EvalWork {

@@ -1,0 +1,109 @@
+// The runtime commands of the real binary on a seeded random model carrying a real (tiny Llama-3-style)
+// tokenizer: perplexity, generate, bench, calibrated quantize; bad input gives one line and exit 1.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "common/random_model.h"
+#include "common/temp_dir.h"
+
+namespace fs = std::filesystem;
+using namespace lords;
+
+namespace {
+
+struct Result {
+  int code;
+  std::string out;
+};
+
+Result run_cli(const std::string& args) {
+  const std::string cmd = std::string(LORDS_BINARY) + " " + args + " 2>&1";
+  FILE* p = ::popen(cmd.c_str(), "r");
+  std::string out;
+  std::array<char, 4096> buf{};
+  size_t n;
+  while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
+  const int status = ::pclose(p);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+class CliRuntime : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    fs::create_directory(tmp_.file("m"));
+    test::RandomModelSpec spec;
+    spec.vocab = 758;  // the tiny tokenizer's vocabulary
+    test::write_random_model(tmp_.file("m"), spec);
+    fs::copy_file(std::string(LORDS_SOURCE_DIR) + "/tests/tokenizer/fixtures/tiny_llama3_tokenizer.json",
+                  tmp_.file("m/tokenizer.json"));
+    std::string text;
+    for (int i = 0; i < 60; ++i) text += "Is this a dagger which I see before me, the handle toward my hand? ";
+    std::ofstream(tmp_.file("eval.txt")) << text;
+    std::ofstream(tmp_.file("calib.txt")) << "Out, out, brief candle! Life's but a walking shadow, a poor player. " << text;
+  }
+  test::TempDir tmp_;
+};
+
+TEST_F(CliRuntime, PerplexityOfDenseAndQuantizedModel) {
+  Result r = run_cli("perplexity " + tmp_.file("m") + " --text " + tmp_.file("eval.txt") + " --ctx 64 --json");
+  ASSERT_EQ(r.code, 0) << r.out;
+  const auto dense = nlohmann::json::parse(r.out);
+  EXPECT_GT(dense["ppl"].get<double>(), 1.0);
+  EXPECT_EQ(dense["protocol"], "llama.cpp chunks of 64 tokens, second half scored");
+  r = run_cli("quantize " + tmp_.file("m") + " -o " + tmp_.file("q") + " --block 16 --steps 3 -q");
+  ASSERT_EQ(r.code, 0) << r.out;
+  r = run_cli("perplexity " + tmp_.file("q") + " --text " + tmp_.file("eval.txt") + " --ctx 64 --json --kl-base " +
+              tmp_.file("m"));
+  ASSERT_EQ(r.code, 0) << r.out;
+  const auto q = nlohmann::json::parse(r.out);
+  EXPECT_GT(q["kl"].get<double>(), 0.0);
+  EXPECT_GT(q["top1_agreement"].get<double>(), 0.0);
+  EXPECT_EQ(q["scored_tokens"], dense["scored_tokens"]);
+}
+
+TEST_F(CliRuntime, GenerateAndBench) {
+  Result r = run_cli("generate " + tmp_.file("m") + " -p 'Is this a dagger' -n 8 --ignore-eos");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(r.out.rfind("Is this a dagger", 0), 0u) << r.out;
+  EXPECT_NE(r.out.find("generated 8 tokens"), std::string::npos) << r.out;
+  r = run_cli("bench " + tmp_.file("m") + " -p 16 -n 4 -r 1 --json");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(nlohmann::json::parse(r.out).size(), 2u);
+}
+
+TEST_F(CliRuntime, CalibratedQuantizeNamesItsCalibrationText) {
+  const Result r = run_cli("quantize " + tmp_.file("m") + " --block 16 --bits 3 --objective gptq --calib " +
+                           tmp_.file("calib.txt") + " --calib-ctx 64 --calib-tokens 256 --json -q");
+  ASSERT_EQ(r.code, 0) << r.out;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_NE(j["calibration"].get<std::string>().find("calib.txt"), std::string::npos);
+  EXPECT_GT(j["total_output_rel_err"].get<double>(), 0.0);
+}
+
+TEST_F(CliRuntime, BadInputIsOneLineAndExitOne) {
+  auto expect_fail = [](const std::string& args, const std::string& phrase) {
+    const Result r = run_cli(args);
+    EXPECT_EQ(r.code, 1) << args << "\n" << r.out;
+    EXPECT_NE(r.out.find(phrase), std::string::npos) << args << "\n" << r.out;
+    EXPECT_LE(std::count(r.out.begin(), r.out.end(), '\n'), 1) << r.out;
+  };
+  std::ofstream(tmp_.file("bad.txt")) << "caf\xc3(";
+  expect_fail("perplexity " + tmp_.file("m") + " --text " + tmp_.file("bad.txt"), "not valid UTF-8 at byte 3");
+  expect_fail("perplexity " + tmp_.file("m") + " --text " + tmp_.file("eval.txt") + " --ctx 100000",
+              "exceeds the model's maximum context");
+  expect_fail("generate " + tmp_.file("m") + " -p hi -n 100000", "exceeds the model's maximum context");
+  expect_fail("quantize " + tmp_.file("m") + " --objective gptq -q", "--calib");
+  // A tokenizer of an unsupported type.
+  nlohmann::json wordpiece = {{"model", {{"type", "WordPiece"}, {"vocab", {{"a", 0}}}}}};
+  std::ofstream(tmp_.file("m/tokenizer.json")) << wordpiece.dump();
+  expect_fail("perplexity " + tmp_.file("m") + " --text " + tmp_.file("eval.txt"), "WordPiece");
+}
+
+}  // namespace
