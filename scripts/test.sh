@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The whole test suite: installs the Debian packages, builds (Release, CUDA when nvcc is present),
 # runs every ctest test, then the AddressSanitizer + UBSan build of the same suite.
-# Needs no network beyond Debian's packages: the tests write the small models they use.
+# Mechanics are tested on small seeded models the tests write; the default model from PyTorch fixtures.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 "$ROOT/scripts/setup.sh" deps
+"$ROOT/scripts/setup.sh" assets   # the golden tests compare the real default model with PyTorch
 JOBS="$(nproc)"
 cmake -S "$ROOT" -B "$ROOT/build/cpu-release" -G Ninja -DCMAKE_BUILD_TYPE=Release -DLORDS_WERROR=ON >/dev/null
 ninja -C "$ROOT/build/cpu-release" -j"$JOBS"
