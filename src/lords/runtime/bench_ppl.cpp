@@ -117,7 +117,7 @@ std::string bench_ppl_table(const BenchPplResult& r) {
     s += fmt::format("| {} | {} | {} | {:.3f} | {:.4f} ± {:.4f} | {:+.2f}% | {} | {:.4f} | {:.1f} |\n", row.bits,
                      row.block == 0 ? std::string("-") : std::to_string(row.block), row.method, row.bits_per_weight,
                      row.ppl, row.ppl_se, 100.0 * (row.ppl / base - 1.0),
-                     rtn > 0 ? fmt::format("{:.3f}x", row.ppl / rtn) : std::string("-"), row.weight_rel_err,
+                     rtn > 0 ? fmt::format("{:.3g}x", row.ppl / rtn) : std::string("-"), row.weight_rel_err,
                      row.quantize_s);
   }
   return s;
