@@ -1,6 +1,5 @@
 // The real `lords` binary: subcommands work end to end, bad input gives one clear line and exit 1.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
 #include <array>
 #include <cstdio>
@@ -9,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/cli_runner.h"
 #include "common/random_model.h"
 #include "common/temp_dir.h"
 
@@ -17,21 +17,9 @@ using namespace lords;
 
 namespace {
 
-struct Result {
-  int code;
-  std::string out;  // stdout and stderr together
-};
+using Result = test::CliResult;
 
-Result lords_cli(const std::string& args) {
-  const std::string cmd = std::string(LORDS_BINARY) + " " + args + " 2>&1";
-  FILE* p = ::popen(cmd.c_str(), "r");
-  std::string out;
-  std::array<char, 4096> buf{};
-  size_t n;
-  while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
-  const int status = ::pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
+Result lords_cli(const std::string& args) { return test::run_cli(LORDS_BINARY, args); }
 
 class Cli : public ::testing::Test {
  protected:

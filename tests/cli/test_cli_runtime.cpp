@@ -1,7 +1,6 @@
 // The runtime commands of the real binary on a seeded random model carrying a real (tiny Llama-3-style)
 // tokenizer: perplexity, generate, bench, calibrated quantize; bad input gives one line and exit 1.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
 #include <array>
 #include <cstdio>
@@ -10,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/cli_runner.h"
 #include "common/random_model.h"
 #include "common/temp_dir.h"
 
@@ -18,21 +18,9 @@ using namespace lords;
 
 namespace {
 
-struct Result {
-  int code;
-  std::string out;
-};
+using Result = test::CliResult;
 
-Result run_cli(const std::string& args) {
-  const std::string cmd = std::string(LORDS_BINARY) + " " + args + " 2>&1";
-  FILE* p = ::popen(cmd.c_str(), "r");
-  std::string out;
-  std::array<char, 4096> buf{};
-  size_t n;
-  while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
-  const int status = ::pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
+Result run_cli(const std::string& args) { return test::run_cli(LORDS_BINARY, args); }
 
 class CliRuntime : public ::testing::Test {
  protected:

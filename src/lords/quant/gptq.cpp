@@ -91,12 +91,39 @@ void feedback_rows(std::vector<double>& Wp, int64_t rows, int64_t K, const std::
 
 constexpr int64_t kRowBlock = 64;  // rows processed together (one GEMM per lazy batch)
 
+// GPTQ over all rows with a per-element scale scale_of(n, k) (original column order); writes codes (N, K).
+// A scale below 1e-30 in magnitude takes the code of the level nearest 0 (the weight is 0 whatever the code).
+template <typename ScaleOf>
+void gptq_run(const float* W, int64_t N, int64_t K, const Codebook& cb, const std::vector<double>& H,
+              const GptqOptions& opt, const ScaleOf& scale_of, uint8_t* codes) {
+  std::vector<bool> dead;
+  const Prepared p = prepare(H, K, opt, &dead);
+  const uint8_t zero_code = cb.nearest(0.0f);
+#pragma omp parallel for schedule(dynamic)
+  for (int64_t n0 = 0; n0 < N; n0 += kRowBlock) {
+    const int64_t rows = std::min(kRowBlock, N - n0);
+    std::vector<double> Wp(static_cast<size_t>(rows * K));  // rows in quantization (permuted) order
+    for (int64_t n = 0; n < rows; ++n)
+      for (int64_t i = 0; i < K; ++i)
+        Wp[static_cast<size_t>(n * K + i)] =
+            dead[static_cast<size_t>(i)] ? 0.0 : W[static_cast<size_t>((n0 + n) * K + p.perm[static_cast<size_t>(i)])];
+    auto scale = [&](int64_t n, int64_t i) { return scale_of(n0 + n, p.perm[static_cast<size_t>(i)]); };
+    feedback_rows(
+        Wp, rows, K, p.U, opt.batch,
+        [&](int64_t n, int64_t i, double w) {
+          const float sc = scale(n, i);
+          const uint8_t c = std::fabs(sc) > 1e-30f ? cb.nearest(static_cast<float>(w / sc)) : zero_code;
+          codes[static_cast<size_t>((n0 + n) * K + p.perm[static_cast<size_t>(i)])] = c;
+          return c;
+        },
+        [&](int64_t n, int64_t i, uint8_t c) { return static_cast<double>(cb.levels[c]) * scale(n, i); });
+  }
+}
+
 }  // namespace
 
 BlockwiseQuant gptq_blockwise(const float* W, int64_t N, int64_t K, int64_t G, const Codebook& cb,
                               const std::vector<double>& H, const GptqOptions& opt, float (*scale_round)(float)) {
-  std::vector<bool> dead;
-  const Prepared p = prepare(H, K, opt, &dead);
   BlockwiseQuant out;
   out.N = N;
   out.K = K;
@@ -105,52 +132,15 @@ BlockwiseQuant gptq_blockwise(const float* W, int64_t N, int64_t K, int64_t G, c
   out.codes.assign(static_cast<size_t>(N * K), 0);
   // Static group scales from the original weights (absmax), so groups stay contiguous in K under act-order.
   out.scales = block_absmax(W, N, K, G);
-  for (float& s : out.scales) s = scale_round(s);
-#pragma omp parallel for schedule(dynamic)
-  for (int64_t n0 = 0; n0 < N; n0 += kRowBlock) {
-    const int64_t rows = std::min(kRowBlock, N - n0);
-    std::vector<double> Wp(static_cast<size_t>(rows * K));
-    for (int64_t n = 0; n < rows; ++n)
-      for (int64_t i = 0; i < K; ++i)
-        Wp[static_cast<size_t>(n * K + i)] = dead[static_cast<size_t>(i)] ? 0.0 : W[static_cast<size_t>((n0 + n) * K + p.perm[static_cast<size_t>(i)])];
-    auto scale = [&](int64_t n, int64_t i) {
-      return out.scales[static_cast<size_t>((n0 + n) * nb + p.perm[static_cast<size_t>(i)] / G)];
-    };
-    feedback_rows(
-        Wp, rows, K, p.U, opt.batch,
-        [&](int64_t n, int64_t i, double w) {
-          const float s = scale(n, i);
-          const uint8_t c = cb.nearest(s != 0 ? static_cast<float>(w / s) : 0.0f);
-          out.codes[static_cast<size_t>((n0 + n) * K + p.perm[static_cast<size_t>(i)])] = c;
-          return c;
-        },
-        [&](int64_t n, int64_t i, uint8_t c) { return static_cast<double>(cb.levels[c]) * scale(n, i); });
-  }
+  for (float& sc : out.scales) sc = scale_round(sc);
+  gptq_run(W, N, K, cb, H, opt,
+           [&](int64_t n, int64_t k) { return out.scales[static_cast<size_t>(n * nb + k / G)]; }, out.codes.data());
   return out;
 }
 
 void gptq_codes(const float* W, const float* S, int64_t N, int64_t K, const Codebook& cb,
                 const std::vector<double>& H, const GptqOptions& opt, uint8_t* codes) {
-  std::vector<bool> dead;
-  const Prepared p = prepare(H, K, opt, &dead);
-#pragma omp parallel for schedule(dynamic)
-  for (int64_t n0 = 0; n0 < N; n0 += kRowBlock) {
-    const int64_t rows = std::min(kRowBlock, N - n0);
-    std::vector<double> Wp(static_cast<size_t>(rows * K));
-    for (int64_t n = 0; n < rows; ++n)
-      for (int64_t i = 0; i < K; ++i)
-        Wp[static_cast<size_t>(n * K + i)] = dead[static_cast<size_t>(i)] ? 0.0 : W[static_cast<size_t>((n0 + n) * K + p.perm[static_cast<size_t>(i)])];
-    auto scale = [&](int64_t n, int64_t i) { return S[static_cast<size_t>((n0 + n) * K + p.perm[static_cast<size_t>(i)])]; };
-    feedback_rows(
-        Wp, rows, K, p.U, opt.batch,
-        [&](int64_t n, int64_t i, double w) {
-          const float s = scale(n, i);
-          const uint8_t c = std::fabs(s) > 1e-30f ? cb.nearest(static_cast<float>(w / s)) : cb.nearest(0.0f);
-          codes[static_cast<size_t>((n0 + n) * K + p.perm[static_cast<size_t>(i)])] = c;
-          return c;
-        },
-        [&](int64_t n, int64_t i, uint8_t c) { return static_cast<double>(cb.levels[c]) * scale(n, i); });
-  }
+  gptq_run(W, N, K, cb, H, opt, [&](int64_t n, int64_t k) { return S[static_cast<size_t>(n * K + k)]; }, codes);
 }
 
 double hessian_objective(const float* W, const float* W_hat, int64_t N, int64_t K, const std::vector<double>& H) {
