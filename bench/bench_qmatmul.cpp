@@ -104,31 +104,25 @@ void set_counters(benchmark::State& state, double weight_bytes, int64_t M, int64
       Counter(2.0 * static_cast<double>(M * N * K) / 1e9, Counter::kIsIterationInvariantRate);
 }
 
-// range: (N, K, M)
-void BM_qmatmul_lords(benchmark::State& state) {
-  const Fixture& f = fixture(state.range(0), state.range(1));
+// Times cpu::qmatmul on one of the fixture's weights; range: (N, K, M).
+void run_qmatmul(benchmark::State& state, const QWeight& w) {
   const int64_t M = state.range(2);
-  const std::vector<float> X = activations(M, f.K);
-  std::vector<float> Y(static_cast<size_t>(M * f.N));
+  const std::vector<float> X = activations(M, w.K);
+  std::vector<float> Y(static_cast<size_t>(M * w.N));
   for (auto _ : state) {
-    cpu::qmatmul(Y.data(), X.data(), M, f.lords);
+    cpu::qmatmul(Y.data(), X.data(), M, w);
     benchmark::DoNotOptimize(Y.data());
   }
-  set_counters(state, static_cast<double>(qweight_bytes(f.lords)), M, f.N, f.K);
+  set_counters(state, static_cast<double>(qweight_bytes(w)), M, w.N, w.K);
+}
+
+void BM_qmatmul_lords(benchmark::State& state) {
+  const Fixture& f = fixture(state.range(0), state.range(1));
+  run_qmatmul(state, f.lords);
   state.counters["rank"] = static_cast<double>(f.r);
 }
 
-void BM_qmatmul_block(benchmark::State& state) {
-  const Fixture& f = fixture(state.range(0), state.range(1));
-  const int64_t M = state.range(2);
-  const std::vector<float> X = activations(M, f.K);
-  std::vector<float> Y(static_cast<size_t>(M * f.N));
-  for (auto _ : state) {
-    cpu::qmatmul(Y.data(), X.data(), M, f.block);
-    benchmark::DoNotOptimize(Y.data());
-  }
-  set_counters(state, static_cast<double>(qweight_bytes(f.block)), M, f.N, f.K);
-}
+void BM_qmatmul_block(benchmark::State& state) { run_qmatmul(state, fixture(state.range(0), state.range(1)).block); }
 
 void BM_qmatmul_dense_sgemm(benchmark::State& state) {
   const Fixture& f = fixture(state.range(0), state.range(1));

@@ -130,23 +130,23 @@ std::string Tokenizer::decode(const std::vector<int32_t>& ids) const {
   return out;
 }
 
-const std::string& Tokenizer::token_text(int32_t id) const {
-  LORDS_CHECK(id >= 0 && id < vocab_size(),
+// Throws Error{Usage} unless id is inside the vocabulary.
+static void check_token_id(const Tokenizer& tok, int32_t id) {
+  LORDS_CHECK(id >= 0 && id < tok.vocab_size(),
               ErrorKind::Usage,
               "[tokenizer] {}: token id {} out of range [0, {})",
-              impl_->source,
+              tok.source(),
               id,
-              vocab_size());
+              tok.vocab_size());
+}
+
+const std::string& Tokenizer::token_text(int32_t id) const {
+  check_token_id(*this, id);
   return impl_->text[id];
 }
 
 const std::string& Tokenizer::token_piece(int32_t id) const {
-  LORDS_CHECK(id >= 0 && id < vocab_size(),
-              ErrorKind::Usage,
-              "[tokenizer] {}: token id {} out of range [0, {})",
-              impl_->source,
-              id,
-              vocab_size());
+  check_token_id(*this, id);
   return impl_->piece[id];
 }
 
