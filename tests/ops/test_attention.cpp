@@ -11,8 +11,11 @@
 #include <vector>
 
 #include "lords/ops/attention.h"
+#include "ops_test_util.h"
 
 using namespace lords;
+using test::Guarded;
+using test::random_vec;
 
 namespace {
 
@@ -22,16 +25,6 @@ namespace {
 constexpr double kTol = 2e-6;
 // Scores scaled x30 (near one-hot softmax): the exp amplifies score rounding 30x; measured 1.3e-6.
 constexpr double kSharpTol = 1e-5;
-constexpr size_t kGuard = 16;
-constexpr uint32_t kSentinelBits = 0x7fc0dead;
-
-std::vector<float> random_vec(size_t n, uint32_t seed, float sd = 1.0f) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> normal(0.0f, sd);
-  std::vector<float> v(n);
-  for (float& x : v) x = normal(rng);
-  return v;
-}
 
 struct Problem {
   ops::AttentionShape s;
@@ -39,7 +32,7 @@ struct Problem {
 
   Problem(ops::AttentionShape shape, uint32_t seed, float q_sd = 1.0f) : s(shape) {
     const int64_t L_max = s.p0 + s.T + 3, row = s.Hkv * s.Dh;
-    q = random_vec(static_cast<size_t>(s.T * s.H * s.Dh), seed, q_sd);
+    q = random_vec(static_cast<size_t>(s.T * s.H * s.Dh), seed, 0.0f, q_sd);
     k = random_vec(static_cast<size_t>(L_max * row), seed + 1);
     v = random_vec(static_cast<size_t>(L_max * row), seed + 2);
     for (int64_t i = (s.p0 + s.T) * row; i < L_max * row; ++i)
@@ -53,18 +46,10 @@ struct Problem {
   }
   using Fn = void (*)(float*, const float*, const float*, const float*, const ops::AttentionShape&);
   std::vector<float> run(Fn fn) const {
-    const size_t n = static_cast<size_t>(s.T * s.H * s.Dh);
-    std::vector<float> out(n + 2 * kGuard);
-    for (float& x : out) std::memcpy(&x, &kSentinelBits, 4);
-    fn(out.data() + kGuard, q.data(), k.data(), v.data(), s);
-    for (size_t i = 0; i < kGuard; ++i) {
-      uint32_t a, b;
-      std::memcpy(&a, &out[i], 4);
-      std::memcpy(&b, &out[out.size() - 1 - i], 4);
-      EXPECT_EQ(a, kSentinelBits);
-      EXPECT_EQ(b, kSentinelBits);
-    }
-    return {out.begin() + kGuard, out.end() - kGuard};
+    Guarded out(static_cast<size_t>(s.T * s.H * s.Dh));
+    fn(out.data(), q.data(), k.data(), v.data(), s);
+    out.expect_guards_intact();
+    return out.values();
   }
 };
 

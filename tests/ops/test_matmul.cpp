@@ -9,24 +9,17 @@
 #include <vector>
 
 #include "lords/ops/matmul.h"
+#include "ops_test_util.h"
 
 using namespace lords;
+using test::Guarded;
+using test::random_vec;
 
 namespace {
 
 // fp32 GEMM vs fp64 dot products: |err| ~ eps32 * sqrt(K) * ||x|| ||w|| in practice (measured <= 1e-7
 // at K = 1536); 5e-7 * ||x|| ||w|| leaves 5x headroom while a wrong element is off by O(||x|| ||w||).
 constexpr double kNormTol = 5e-7;
-constexpr size_t kGuard = 16;  // sentinel floats on each side of an output
-constexpr uint32_t kSentinelBits = 0x7fc0dead;  // a quiet NaN no kernel produces
-
-std::vector<float> random_vec(size_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> normal(0.0f, 1.0f);
-  std::vector<float> v(n);
-  for (float& x : v) x = normal(rng);
-  return v;
-}
 
 std::vector<float> small_ints(size_t n, uint32_t seed) {
   std::mt19937 rng(seed);
@@ -35,24 +28,6 @@ std::vector<float> small_ints(size_t n, uint32_t seed) {
   for (float& x : v) x = static_cast<float>(dist(rng));
   return v;
 }
-
-// An output buffer with sentinel bands before and after its n floats.
-struct Guarded {
-  std::vector<float> buf;
-  explicit Guarded(size_t n) : buf(n + 2 * kGuard) {
-    for (float& x : buf) std::memcpy(&x, &kSentinelBits, 4);
-  }
-  float* data() { return buf.data() + kGuard; }
-  void expect_guards_intact() const {
-    for (size_t i = 0; i < kGuard; ++i) {
-      uint32_t a, b;
-      std::memcpy(&a, &buf[i], 4);
-      std::memcpy(&b, &buf[buf.size() - 1 - i], 4);
-      ASSERT_EQ(a, kSentinelBits) << "write before the output";
-      ASSERT_EQ(b, kSentinelBits) << "write after the output";
-    }
-  }
-};
 
 struct Case {
   int64_t M, N, K;

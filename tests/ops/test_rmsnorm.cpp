@@ -8,8 +8,11 @@
 #include <vector>
 
 #include "lords/ops/rmsnorm.h"
+#include "ops_test_util.h"
 
 using namespace lords;
+using test::Guarded;
+using test::random_vec;
 
 namespace {
 
@@ -17,16 +20,6 @@ namespace {
 constexpr double kRefRtol = 3e-7;
 // cpu sums squares in fp32 over 32 lanes: the scale's relative error ~ eps32 * D / 32 at worst.
 constexpr double kCpuRtol = 2e-6;
-constexpr size_t kGuard = 16;
-constexpr uint32_t kSentinelBits = 0x7fc0dead;
-
-std::vector<float> random_vec(size_t n, uint32_t seed, float mean = 0.0f, float sd = 1.0f) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> normal(mean, sd);
-  std::vector<float> v(n);
-  for (float& x : v) x = normal(rng);
-  return v;
-}
 
 class RmsnormTest : public ::testing::TestWithParam<std::tuple<int64_t, int64_t>> {};
 
@@ -38,26 +31,18 @@ TEST_P(RmsnormTest, RefMatchesFormulaAndCpuMatchesRef) {
   for (int64_t m = 0; m < M; ++m)
     for (int64_t d = 0; d < D; ++d) x[m * D + d] *= std::pow(10.0f, static_cast<float>(m % 5) - 2.0f);
   const auto w = random_vec(static_cast<size_t>(D), 8, 1.0f, 0.1f);
-  std::vector<float> ref(static_cast<size_t>(M * D) + 2 * kGuard), cpu(ref.size());
-  for (auto* v : {&ref, &cpu})
-    for (float& f : *v) std::memcpy(&f, &kSentinelBits, 4);
-  ops::ref::rmsnorm(ref.data() + kGuard, x.data(), w.data(), M, D, eps);
-  ops::cpu::rmsnorm(cpu.data() + kGuard, x.data(), w.data(), M, D, eps);
-  for (size_t i = 0; i < kGuard; ++i)
-    for (const auto* v : {&ref, &cpu}) {
-      uint32_t a, b;
-      std::memcpy(&a, &(*v)[i], 4);
-      std::memcpy(&b, &(*v)[v->size() - 1 - i], 4);
-      ASSERT_EQ(a, kSentinelBits);
-      ASSERT_EQ(b, kSentinelBits);
-    }
+  Guarded ref(static_cast<size_t>(M * D)), cpu(static_cast<size_t>(M * D));
+  ops::ref::rmsnorm(ref.data(), x.data(), w.data(), M, D, eps);
+  ops::cpu::rmsnorm(cpu.data(), x.data(), w.data(), M, D, eps);
+  ref.expect_guards_intact();
+  cpu.expect_guards_intact();
   for (int64_t m = 0; m < M; ++m) {
     double ss = 0;
     for (int64_t d = 0; d < D; ++d) ss += double(x[m * D + d]) * x[m * D + d];
     const double rstd = 1.0 / std::sqrt(ss / D + eps);
     for (int64_t d = 0; d < D; ++d) {
       const double exact = x[m * D + d] * rstd * w[d];
-      const size_t i = static_cast<size_t>(m * D + d) + kGuard;
+      const size_t i = static_cast<size_t>(m * D + d);
       ASSERT_NEAR(ref[i], exact, kRefRtol * std::abs(exact) + 1e-30) << "ref m=" << m << " d=" << d;
       ASSERT_NEAR(cpu[i], ref[i], kCpuRtol * std::abs(exact) + 1e-30) << "cpu m=" << m << " d=" << d;
     }

@@ -10,8 +10,10 @@
 #include <vector>
 
 #include "lords/ops/rope.h"
+#include "ops_test_util.h"
 
 using namespace lords;
+using test::random_vec;
 
 namespace {
 
@@ -21,14 +23,6 @@ constexpr double kFreqRtol = 1.2e-7;
 constexpr double kRefTol = 1.2e-7;
 // cpu rounds cos/sin to fp32 and rotates in fp32: a few ulps of |x1| + |x2|.
 constexpr double kCpuTol = 5e-7;
-
-std::vector<float> random_vec(size_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> normal(0.0f, 1.0f);
-  std::vector<float> v(n);
-  for (float& x : v) x = normal(rng);
-  return v;
-}
 
 // HF _compute_llama3_parameters, transcribed with its own variable names (fp64 here).
 std::vector<double> hf_llama3_inv_freq(int64_t dim, double base, double factor, double low_freq_factor,
