@@ -65,13 +65,18 @@ void quantize_lords(const float* W, int64_t N, int64_t K, const QuantConfig& con
   stats->svd_rel_err = init.rel_err;
   stats->best_step = res.best_step;
   stats->scale_floats = static_cast<double>(q->lowrank.B.size() + q->lowrank.A.size());
-  // The init's plain weight error (Q-step at the unrefined SVD scale), comparable across objectives.
-  std::vector<float> S0(static_cast<size_t>(N * K)), W0(static_cast<size_t>(N * K));
-  std::vector<uint8_t> c0(static_cast<size_t>(N * K));
-  quant::lowrank_product(init.scale, S0.data());
-  quant::q_step(W, S0.data(), N, K, cb, c0.data());
-  quant::dequantize_lords(init.scale, c0.data(), cb, W0.data());
-  stats->init_err_sq = sq_err(W, W0.data(), N * K);
+  // The init's plain weight error (Q-step at the unrefined SVD scale), comparable across objectives. For the
+  // weight objective the solver already measured exactly that.
+  if (config.objective == Objective::Weight) {
+    stats->init_err_sq = res.init_objective;
+  } else {
+    std::vector<float> S0(static_cast<size_t>(N * K)), W0(static_cast<size_t>(N * K));
+    std::vector<uint8_t> c0(static_cast<size_t>(N * K));
+    quant::lowrank_product(init.scale, S0.data());
+    quant::q_step(W, S0.data(), N, K, cb, c0.data());
+    quant::dequantize_lords(init.scale, c0.data(), cb, W0.data());
+    stats->init_err_sq = sq_err(W, W0.data(), N * K);
+  }
 }
 
 }  // namespace
