@@ -21,6 +21,8 @@
 namespace lords::cuda {
 
 enum class ActType { F16, BF16 };
+// Largest rank the fused kernels hold in registers is 16 * this.
+constexpr int qmm_max_rank_chunks() { return 4; }
 const char* act_type_name(ActType t);
 
 // Which kernel family runs a call (auto picks by M; the bench forces each).

@@ -1,0 +1,133 @@
+// qmatmul dispatch. Fused kernel below kDequantGemmMinTokens tokens; from there on, slabs of W_hat
+// are dequantized into a reused buffer on a side stream while cuBLAS multiplies the previous slab on
+// the caller's stream (the dequantization is memory-bound, the GEMM compute-bound, so they overlap).
+#include <cublas_v2.h>
+
+#include <algorithm>
+
+#include "lords/core/error.h"
+#include "lords/cuda/cuda_check.h"
+#include "lords/cuda/qmatmul.h"
+#include "lords/cuda/qmm/qmm_launch.h"
+
+namespace lords::cuda {
+namespace {
+
+// Measured crossover on the H100 (docs/BENCHMARKS.md, bench-kernels): below it the fused kernel wins.
+constexpr int64_t kDequantGemmMinTokens = 512;
+constexpr size_t kSlabBytes = size_t(16) << 20;  // fits L2 with room for X
+
+cudaDataType_t cuda_type(ActType a) { return a == ActType::F16 ? CUDA_R_16F : CUDA_R_16BF; }
+
+void dequant_gemm(float* Y, const void* X, int64_t M, const GpuQWeight& w, cudaStream_t stream, QmmWorkspace& ws) {
+  const GpuQWeight::View v = w.view();
+  qmm::QmmParams p = qmm::params_for(v);
+  const int64_t K = w.K(), N = w.N();
+  const int64_t slab_rows = std::max<int64_t>(16, int64_t(kSlabBytes / (2 * size_t(K))) / 16 * 16);
+  const size_t slab_bytes = size_t(slab_rows) * K * 2;
+  auto* handle = static_cast<cublasHandle_t>(ws.cublas());
+  LORDS_CUBLAS_CHECK(cublasSetStream(handle, stream));
+  cudaStream_t side = ws.side_stream();
+  // The side stream must see everything the caller queued before (W's upload, X).
+  LORDS_CUDA_CHECK(cudaEventRecord(ws.event(2), stream));
+  LORDS_CUDA_CHECK(cudaStreamWaitEvent(side, ws.event(2)));
+  const float alpha = 1.f, beta = 0.f;
+  int i = 0;
+  for (int64_t n0 = 0; n0 < N; n0 += slab_rows, ++i) {
+    const int b = i & 1;
+    const int64_t rows = std::min(slab_rows, N - n0);
+    void* slab = ws.slab(b, slab_bytes);
+    if (i >= 2) LORDS_CUDA_CHECK(cudaStreamWaitEvent(side, ws.event(b)));  // GEMM of slab i-2 done
+    p.W = slab;
+    p.row_begin = n0;
+    qmm::launch_dequantize(p, rows, v, w.act(), side);
+    LORDS_CUDA_CHECK(cudaEventRecord(ws.event(2 + b), side));
+    LORDS_CUDA_CHECK(cudaStreamWaitEvent(stream, ws.event(2 + b)));
+    LORDS_CUBLAS_CHECK(cublasGemmEx(handle, CUBLAS_OP_T, CUBLAS_OP_N, int(rows), int(M), int(K), &alpha, slab,
+                                    cuda_type(w.act()), int(K), X, cuda_type(w.act()), int(K), &beta, Y + n0,
+                                    CUDA_R_32F, int(N), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+    LORDS_CUDA_CHECK(cudaEventRecord(ws.event(b), stream));
+  }
+}
+
+}  // namespace
+
+namespace qmm {
+QmmParams params_for(const GpuQWeight::View& v) {
+  QmmParams p{};
+  p.codes = reinterpret_cast<const uint8_t*>(v.codes);
+  p.B = v.B;
+  p.AT = v.AT;
+  p.scales = v.scales;
+  p.N = v.N, p.K = v.K, p.Np = v.Np, p.Kp = v.Kp;
+  p.rp = v.rp;
+  p.G = v.G > 0 ? v.G : 16;
+  p.nblocks = v.G > 0 ? (v.Kp + v.G - 1) / v.G : 0;
+  for (int i = 0; i < 16; ++i) p.levels[i] = v.levels[i];
+  return p;
+}
+}  // namespace qmm
+
+QmmWorkspace::~QmmWorkspace() {
+  if (cublas_) cublasDestroy(static_cast<cublasHandle_t>(cublas_));
+  for (auto& e : events_)
+    if (e) cudaEventDestroy(e);
+  if (side_) cudaStreamDestroy(side_);
+}
+
+void* QmmWorkspace::slab(int i, size_t bytes) {
+  slab_[i].reserve(bytes);
+  return slab_[i].data();
+}
+
+void* QmmWorkspace::cublas() {
+  if (!cublas_) {
+    cublasHandle_t h;
+    LORDS_CUBLAS_CHECK(cublasCreate(&h));
+    cublas_ = h;
+  }
+  return cublas_;
+}
+
+cudaStream_t QmmWorkspace::side_stream() {
+  if (!side_) LORDS_CUDA_CHECK(cudaStreamCreateWithFlags(&side_, cudaStreamNonBlocking));
+  return side_;
+}
+
+cudaEvent_t QmmWorkspace::event(int i) {
+  if (!events_[i]) LORDS_CUDA_CHECK(cudaEventCreateWithFlags(&events_[i], cudaEventDisableTiming));
+  return events_[i];
+}
+
+void qmatmul(float* Y, const void* X, int64_t M, const GpuQWeight& w, cudaStream_t stream, QmmWorkspace* ws,
+             QmmPath path) {
+  LORDS_CHECK(M >= 1, ErrorKind::BadShape, "[qmatmul gpu] M (tokens) must be >= 1, got {}", M);
+  LORDS_CHECK(w.N() > 0, ErrorKind::BadShape, "[qmatmul gpu] empty weight");
+  // grid.y of the fused kernels counts token tiles of at most 8
+  LORDS_CHECK(M <= 65535 * 8, ErrorKind::Unsupported, "[qmatmul gpu] {} tokens in one call is too many", M);
+  if (path == QmmPath::Auto) path = (M >= kDequantGemmMinTokens && ws) ? QmmPath::DequantGemm : QmmPath::Fused;
+  if (path == QmmPath::DequantGemm) {
+    LORDS_CHECK(ws, ErrorKind::Usage, "[qmatmul gpu] the dequantize+GEMM path needs a workspace");
+    dequant_gemm(Y, X, M, w, stream, *ws);
+    return;
+  }
+  const GpuQWeight::View v = w.view();
+  qmm::QmmParams p = qmm::params_for(v);
+  p.X = X;
+  p.Y = Y;
+  p.M = M;
+  p.x_vec = (w.K() % 8 == 0) && (reinterpret_cast<uintptr_t>(X) % 16 == 0);
+  qmm::launch_fused(p, v, w.act(), stream);
+}
+
+void dequantize(void* W, const GpuQWeight& w, int64_t n0, int64_t rows, cudaStream_t stream) {
+  LORDS_CHECK(n0 % 16 == 0 && n0 >= 0 && rows >= 1 && n0 + rows <= w.N(), ErrorKind::BadShape,
+              "[dequantize gpu] rows [{}, {}) of {} (start must be a multiple of 16)", n0, n0 + rows, w.N());
+  const GpuQWeight::View v = w.view();
+  qmm::QmmParams p = qmm::params_for(v);
+  p.W = W;
+  p.row_begin = n0;
+  qmm::launch_dequantize(p, rows, v, w.act(), stream);
+}
+
+}  // namespace lords::cuda

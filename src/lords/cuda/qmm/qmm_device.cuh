@@ -1,0 +1,154 @@
+// Device building blocks shared by the fused qmatmul kernel and the dequantize kernel: the
+// replicated pair lookup table of codebook levels, the fragment-layout code loads, and the
+// reconstruction of one warp's W_hat A fragment for a k16 step (levels times the scale tile, the
+// low-rank scale tile itself computed on the tensor cores as B_tile · A_tile).
+#pragma once
+
+#include "lords/cuda/qmm/mma.cuh"
+#include "lords/cuda/qmm/qmm_params.h"
+
+namespace lords::cuda::qmm {
+
+// Pair table: entry idx holds the levels of two codes (one 16-bit register pair of a fragment).
+// Each entry is replicated 32 times, copy `lane` in bank `lane`, so the warp's 32 random lookups of
+// one instruction never conflict.
+template <int BITS>
+constexpr int kLutPairs = 1 << (2 * BITS);
+
+template <int BITS>
+__device__ __forceinline__ void pair_codes(int idx, int& ca, int& cb) {
+  if constexpr (BITS == 4) {
+    ca = idx & 15;
+    cb = idx >> 4;
+  } else if constexpr (BITS == 2) {
+    ca = idx & 3;
+    cb = idx >> 2;
+  } else {
+    ca = (idx & 3) | (((idx >> 4) & 1) << 2);
+    cb = ((idx >> 2) & 3) | (((idx >> 5) & 1) << 2);
+  }
+}
+
+template <class T, int BITS>
+__device__ __forceinline__ void build_lut(uint32_t* lut, const float* levels, int tid, int nthreads) {
+  for (int i = tid; i < kLutPairs<BITS> * 32; i += nthreads) {
+    int ca, cb;
+    pair_codes<BITS>(i >> 5, ca, cb);
+    lut[i] = as_u32(Act<T>::pack(levels[ca], levels[cb]));
+  }
+}
+
+// One 64-k group of one row tile, as thread `lane` holds it (fragment_layout.h).
+struct GroupCodes {
+  uint32_t w[4];
+};
+
+template <int BITS>
+__device__ __forceinline__ void load_group(GroupCodes& c, const uint8_t* group, int lane) {
+  if constexpr (BITS == 4) {
+    const uint4 v = ld_stream(reinterpret_cast<const uint4*>(group) + lane);
+    c.w[0] = v.x, c.w[1] = v.y, c.w[2] = v.z, c.w[3] = v.w;
+  } else {
+    const uint2 v = ld_stream(reinterpret_cast<const uint2*>(group) + lane);
+    c.w[0] = v.x, c.w[1] = v.y, c.w[2] = 0, c.w[3] = 0;
+    if constexpr (BITS == 3) c.w[2] = ld_stream(reinterpret_cast<const uint32_t*>(group + 256) + lane);
+  }
+}
+
+// Pair-table index of register pair P of step S.
+template <int BITS, int S, int P>
+__device__ __forceinline__ uint32_t pair_index(const GroupCodes& c) {
+  if constexpr (BITS == 4) {
+    return (c.w[S] >> (8 * P)) & 0xFFu;
+  } else {
+    const uint32_t lo = (c.w[S / 2] >> (16 * (S % 2) + 4 * P)) & 0xFu;
+    if constexpr (BITS == 2) return lo;
+    else return lo | (((c.w[2] >> (8 * S + 2 * P)) & 3u) << 4);
+  }
+}
+
+// The four level pairs of step S (fragment registers a0a1, a2a3, a4a5, a6a7).
+template <int BITS, int S>
+__device__ __forceinline__ void level_pairs(uint32_t (&lev)[4], const GroupCodes& c, const uint32_t* lut, int lane) {
+  lev[0] = lut[pair_index<BITS, S, 0>(c) * 32 + lane];
+  lev[1] = lut[pair_index<BITS, S, 1>(c) * 32 + lane];
+  lev[2] = lut[pair_index<BITS, S, 2>(c) * 32 + lane];
+  lev[3] = lut[pair_index<BITS, S, 3>(c) * 32 + lane];
+}
+
+// B rows of one row tile as mma A fragments, one per 16 columns of the padded rank (<= 64).
+template <class T>
+__device__ __forceinline__ void load_b_frags(uint32_t (&bf)[kMaxRankChunks][4], const T* B, int64_t row, int rp,
+                                             int lane) {
+  const int g = lane >> 2, t = lane & 3;
+  const uint32_t* r0 = reinterpret_cast<const uint32_t*>(B + (row + g) * rp);
+  const uint32_t* r8 = reinterpret_cast<const uint32_t*>(B + (row + g + 8) * rp);
+#pragma unroll
+  for (int c = 0; c < kMaxRankChunks; ++c) {
+    if (c * 16 < rp) {
+      bf[c][0] = r0[(c * 16 + 2 * t) / 2];
+      bf[c][1] = r8[(c * 16 + 2 * t) / 2];
+      bf[c][2] = r0[(c * 16 + 8 + 2 * t) / 2];
+      bf[c][3] = r8[(c * 16 + 8 + 2 * t) / 2];
+    } else {
+      bf[c][0] = bf[c][1] = bf[c][2] = bf[c][3] = 0;
+    }
+  }
+}
+
+// W_hat A fragment of one row tile for one k16 step: levels times the low-rank scale tile
+// S (16 x 16) = B_tile (16 x rp) · A_tile (rp x 16), the latter read from shared memory as A^T
+// rows (k, rp), row stride at_stride elements, starting at the step's first k.
+template <class T, int RT>
+__device__ __forceinline__ void lowrank_w_frags(uint32_t (&w)[RT][4], const uint32_t (&lev)[RT][4],
+                                                const uint32_t (&bf)[RT][kMaxRankChunks][4], const T* at_step,
+                                                int at_stride, int rp, int lane) {
+  using A = Act<T>;
+  using T2 = typename A::T2;
+  float s[RT][2][4];
+#pragma unroll
+  for (int rt = 0; rt < RT; ++rt)
+#pragma unroll
+    for (int i = 0; i < 4; ++i) s[rt][0][i] = s[rt][1][i] = 0.f;
+  // ldmatrix x4: matrices (k 0-7, r 0-7) (k 0-7, r 8-15) (k 8-15, r 0-7) (k 8-15, r 8-15)
+  const T* row_ptr = at_step + ((lane >> 4) * 8 + (lane & 7)) * at_stride + ((lane >> 3) & 1) * 8;
+#pragma unroll
+  for (int c = 0; c < kMaxRankChunks; ++c) {
+    if (c * 16 < rp) {
+      uint32_t af[4];
+      ldmatrix_x4(af, row_ptr + c * 16);
+#pragma unroll
+      for (int rt = 0; rt < RT; ++rt) {
+        A::mma(s[rt][0], bf[rt][c], af[0], af[1]);
+        A::mma(s[rt][1], bf[rt][c], af[2], af[3]);
+      }
+    }
+  }
+  // The m16n8 accumulators of the two k halves are exactly the A-fragment register order.
+#pragma unroll
+  for (int rt = 0; rt < RT; ++rt) {
+    w[rt][0] = as_u32(__hmul2(from_u32<T2>(lev[rt][0]), A::pack(s[rt][0][0], s[rt][0][1])));
+    w[rt][1] = as_u32(__hmul2(from_u32<T2>(lev[rt][1]), A::pack(s[rt][0][2], s[rt][0][3])));
+    w[rt][2] = as_u32(__hmul2(from_u32<T2>(lev[rt][2]), A::pack(s[rt][1][0], s[rt][1][1])));
+    w[rt][3] = as_u32(__hmul2(from_u32<T2>(lev[rt][3]), A::pack(s[rt][1][2], s[rt][1][3])));
+  }
+}
+
+// W_hat A fragment for block scales: rows g and g+8 each have one scale per step (G % 16 == 0).
+template <class T>
+__device__ __forceinline__ void block_w_frag(uint32_t (&w)[4], const uint32_t (&lev)[4], const T* scales,
+                                             int64_t row, int64_t nblocks, int64_t blk, int lane) {
+  using A = Act<T>;
+  using T2 = typename A::T2;
+  const int g = lane >> 2;
+  const T s0 = scales[(row + g) * nblocks + blk];
+  const T s8 = scales[(row + g + 8) * nblocks + blk];
+  T2 p0, p8;
+  p0.x = s0, p0.y = s0, p8.x = s8, p8.y = s8;
+  w[0] = as_u32(__hmul2(from_u32<T2>(lev[0]), p0));
+  w[1] = as_u32(__hmul2(from_u32<T2>(lev[1]), p8));
+  w[2] = as_u32(__hmul2(from_u32<T2>(lev[2]), p0));
+  w[3] = as_u32(__hmul2(from_u32<T2>(lev[3]), p8));
+}
+
+}  // namespace lords::cuda::qmm

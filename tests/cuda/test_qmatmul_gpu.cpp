@@ -1,0 +1,199 @@
+// GPU qmatmul against the scalar reference (ops::ref::qmatmul, fp64 accumulation) on fresh random
+// weights: bits 2/3/4, NF levels, low-rank ranks 1..64 and block sizes 64/128, fp16 and bf16
+// activations, M = 1, 3, 17 (decode), 40, 100 (fused prefill tile) and 600 (dequantize + cuBLAS), K
+// off every tile size (200, 1000) and N off the row tiles. Y is NaN-poisoned before each call, so an
+// unwritten output fails. The reference gets X rounded to the activation type, so the tolerance
+// covers only W_hat's rounding: fp16 keeps 11 significant bits (level, scale and their product are
+// each rounded once: ~3 * 2^-12 per weight, averaging down over K), bf16 8.
+// The fragment layout's pack/unpack round trip needs no GPU.
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "gpu_test_util.h"
+#include "lords/core/error.h"
+#include "lords/cuda/qmatmul.h"
+#include "lords/cuda/qmm/fragment_layout.h"
+#include "lords/ops/qmatmul.h"
+#include "lords/quant/codebook.h"
+#include "lords/quant/pack.h"
+
+namespace lords::cuda {
+namespace {
+
+constexpr double kTolF16 = 4e-3;
+constexpr double kTolBF16 = 2.5e-2;
+
+TEST(FragmentLayout, RoundTripsEveryWidthAndOddShape) {
+  std::mt19937 rng(7);
+  for (int bits : {2, 3, 4})
+    for (auto [N, K] : std::vector<std::pair<int64_t, int64_t>>{{1, 1}, {16, 64}, {17, 65}, {33, 200}, {48, 576}}) {
+      std::uniform_int_distribution<int> code(0, (1 << bits) - 1);
+      std::vector<uint8_t> codes(static_cast<size_t>(N * K));
+      for (auto& c : codes) c = static_cast<uint8_t>(code(rng));
+      const auto packed = pack_fragment_codes(codes.data(), N, K, bits);
+      EXPECT_EQ(static_cast<int64_t>(packed.size()), round_up(N, 16) * round_up(K, 64) * bits / 8);
+      std::vector<uint8_t> back(codes.size(), 0xFF);
+      unpack_fragment_codes(packed.data(), N, K, bits, back.data());
+      EXPECT_EQ(back, codes) << "bits " << bits << " N " << N << " K " << K;
+    }
+}
+
+TEST(FragmentLayout, ThreadZeroHoldsItsFragmentElements) {
+  // 4 bits, one row tile, one group: lane 0 (g = 0, t = 0), step 0 holds (row, k) = (0,0) (0,1)
+  // (8,0) (8,1) (0,8) (0,9) (8,8) (8,9) as nibbles 0..7 of its first word.
+  std::vector<uint8_t> codes(16 * 64, 0);
+  const int rows[8] = {0, 0, 8, 8, 0, 0, 8, 8}, cols[8] = {0, 1, 0, 1, 8, 9, 8, 9};
+  for (int e = 0; e < 8; ++e) codes[rows[e] * 64 + cols[e]] = static_cast<uint8_t>(e + 1);
+  const auto packed = pack_fragment_codes(codes.data(), 16, 64, 4);
+  const uint32_t word = packed[0] | packed[1] << 8 | packed[2] << 16 | uint32_t(packed[3]) << 24;
+  EXPECT_EQ(word, 0x87654321u);
+}
+
+struct GpuCase {
+  ops::QScaleKind kind;
+  int bits;
+  int64_t rg;  // rank or block size
+  int64_t N, K;
+  ActType act;
+};
+
+struct HostWeight {
+  std::vector<uint8_t> packed;
+  std::vector<float> levels, B, A, scales;
+  ops::QWeight w;
+};
+
+HostWeight random_weight(const GpuCase& c, std::mt19937& rng) {
+  HostWeight h;
+  h.levels = quant::make_codebook(quant::CodebookKind::NF, c.bits).levels;
+  std::uniform_int_distribution<int> code(0, (1 << c.bits) - 1);
+  std::vector<uint8_t> codes(static_cast<size_t>(c.N * c.K));
+  for (auto& q : codes) q = static_cast<uint8_t>(code(rng));
+  h.packed = quant::pack_codes(codes.data(), c.N, c.K, c.bits);
+  std::uniform_real_distribution<float> pos(0.2f, 1.0f);
+  h.w.kind = c.kind;
+  h.w.N = c.N, h.w.K = c.K, h.w.bits = c.bits;
+  h.w.codes = h.packed.data();
+  h.w.levels = h.levels.data();
+  if (c.kind == ops::QScaleKind::LowRank) {
+    // Positive factors like the SVD init of absmax scales: S = B A stays away from zero.
+    h.B.resize(static_cast<size_t>(c.N * c.rg));
+    h.A.resize(static_cast<size_t>(c.rg * c.K));
+    for (auto& v : h.B) v = pos(rng) / std::sqrt(float(c.rg));
+    for (auto& v : h.A) v = pos(rng);
+    h.w.r = c.rg, h.w.B = h.B.data(), h.w.A = h.A.data();
+  } else {
+    h.scales.resize(static_cast<size_t>(c.N * ((c.K + c.rg - 1) / c.rg)));
+    for (auto& v : h.scales) v = pos(rng);
+    h.w.G = c.rg, h.w.scales = h.scales.data();
+  }
+  return h;
+}
+
+// X drawn in fp32, rounded to the activation type; returns the device bits and the rounded floats.
+std::vector<uint16_t> random_x(int64_t M, int64_t K, ActType act, std::mt19937& rng, std::vector<float>& rounded) {
+  std::normal_distribution<float> d(0.f, 1.f);
+  std::vector<uint16_t> bits(static_cast<size_t>(M * K));
+  rounded.resize(bits.size());
+  for (size_t i = 0; i < bits.size(); ++i) {
+    const float v = d(rng);
+    if (act == ActType::F16) {
+      const __half h = __float2half_rn(v);
+      std::memcpy(&bits[i], &h, 2);
+      rounded[i] = __half2float(h);
+    } else {
+      const __nv_bfloat16 h = __float2bfloat16_rn(v);
+      std::memcpy(&bits[i], &h, 2);
+      rounded[i] = __bfloat162float(h);
+    }
+  }
+  return bits;
+}
+
+void check_case(const GpuCase& c, int64_t M, QmmPath path, uint32_t seed) {
+  std::mt19937 rng(seed);
+  HostWeight h = random_weight(c, rng);
+  std::vector<float> xr;
+  const auto xbits = random_x(M, c.K, c.act, rng, xr);
+  std::vector<float> ref(static_cast<size_t>(M * c.N));
+  ops::ref::qmatmul(ref.data(), xr.data(), M, h.w);
+
+  const GpuQWeight g = GpuQWeight::upload(h.w, c.act);
+  DeviceBuffer<uint16_t> X(xbits);
+  DeviceBuffer<float> Y(static_cast<size_t>(M * c.N));
+  LORDS_CUDA_CHECK(cudaMemset(Y.data(), 0xFF, Y.bytes()));  // NaN
+  QmmWorkspace ws;
+  qmatmul(Y.data(), X.data(), M, g, nullptr, &ws, path);
+  LORDS_CUDA_CHECK(cudaDeviceSynchronize());
+  const std::vector<float> y = Y.to_host();
+  const std::vector<double> ref64(ref.begin(), ref.end());
+  const double err = test::rel_err(y, ref64);
+  const double tol = c.act == ActType::F16 ? kTolF16 : kTolBF16;
+  EXPECT_LT(err, tol) << (c.kind == ops::QScaleKind::LowRank ? "lowrank r" : "block G") << c.rg << " bits "
+                      << c.bits << " N " << c.N << " K " << c.K << " M " << M << " " << act_type_name(c.act)
+                      << " path " << int(path);
+}
+
+TEST(QmatmulGpu, LowRankMatchesReference) {
+  LORDS_REQUIRE_GPU();
+  uint32_t seed = 100;
+  for (ActType act : {ActType::F16, ActType::BF16})
+    for (int bits : {2, 3, 4})
+      for (int64_t r : {1, 28, 64})
+        for (int64_t M : {1, 3, 17, 40, 100})
+          check_case({ops::QScaleKind::LowRank, bits, r, 300, 1000, act}, M, QmmPath::Fused, seed++);
+}
+
+TEST(QmatmulGpu, BlockMatchesReference) {
+  LORDS_REQUIRE_GPU();
+  uint32_t seed = 200;
+  for (ActType act : {ActType::F16, ActType::BF16})
+    for (int bits : {2, 3, 4})
+      for (int64_t G : {64, 128})
+        for (int64_t M : {1, 3, 17, 100}) check_case({ops::QScaleKind::Block, bits, G, 130, 576, act}, M, QmmPath::Fused, seed++);
+}
+
+TEST(QmatmulGpu, AwkwardShapes) {
+  LORDS_REQUIRE_GPU();
+  uint32_t seed = 300;
+  // K not a multiple of 8 takes the scalar X loads; N = 1 and N = 17 leave most of a row tile empty.
+  for (auto [N, K] : std::vector<std::pair<int64_t, int64_t>>{{1, 64}, {17, 200}, {48, 37}, {257, 130}})
+    for (int64_t M : {1, 3, 17, 65}) {
+      check_case({ops::QScaleKind::LowRank, 4, 5, N, K, ActType::F16}, M, QmmPath::Fused, seed++);
+      check_case({ops::QScaleKind::Block, 4, 16, N, K, ActType::F16}, M, QmmPath::Fused, seed++);
+    }
+}
+
+TEST(QmatmulGpu, DequantGemmPathMatchesReference) {
+  LORDS_REQUIRE_GPU();
+  uint32_t seed = 400;
+  for (ActType act : {ActType::F16, ActType::BF16})
+    for (int bits : {3, 4}) {
+      check_case({ops::QScaleKind::LowRank, bits, 28, 4200, 1000, act}, 600, QmmPath::DequantGemm, seed++);
+      check_case({ops::QScaleKind::Block, bits, 128, 300, 576, act}, 33, QmmPath::DequantGemm, seed++);
+    }
+}
+
+TEST(QmatmulGpu, AutoPathAgreesWithFused) {
+  LORDS_REQUIRE_GPU();
+  check_case({ops::QScaleKind::LowRank, 4, 16, 512, 512, ActType::F16}, 700, QmmPath::Auto, 500);
+  check_case({ops::QScaleKind::LowRank, 4, 16, 512, 512, ActType::F16}, 700, QmmPath::Fused, 500);
+}
+
+TEST(QmatmulGpu, RejectsRankAboveKernelLimit) {
+  GpuCase c{ops::QScaleKind::LowRank, 4, 65, 16, 64, ActType::F16};
+  std::mt19937 rng(1);
+  HostWeight h = random_weight(c, rng);
+  if (!gpu_available()) GTEST_SKIP() << "no CUDA GPU here";
+  EXPECT_THROW(GpuQWeight::upload(h.w, ActType::F16), Error);
+}
+
+}  // namespace
+}  // namespace lords::cuda
