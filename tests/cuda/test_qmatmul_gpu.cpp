@@ -187,6 +187,39 @@ TEST(QmatmulGpu, AutoPathAgreesWithFused) {
   check_case({ops::QScaleKind::LowRank, 4, 16, 512, 512, ActType::F16}, 700, QmmPath::Fused, 500);
 }
 
+TEST(QmatmulGpu, DequantizeMatchesHostReconstruction) {
+  LORDS_REQUIRE_GPU();
+  std::mt19937 rng(600);
+  for (auto kind : {ops::QScaleKind::LowRank, ops::QScaleKind::Block})
+    for (int bits : {2, 3, 4}) {
+      const GpuCase c{kind, bits, kind == ops::QScaleKind::LowRank ? 40 : 64, 70, 200, ActType::F16};
+      HostWeight h = random_weight(c, rng);
+      std::vector<uint8_t> codes(static_cast<size_t>(c.N * c.K));
+      quant::unpack_codes(h.packed.data(), c.N, c.K, bits, codes.data());
+      const GpuQWeight g = GpuQWeight::upload(h.w, ActType::F16);
+      const int64_t n0 = 16, rows = 45;  // a slab that ends mid row tile
+      DeviceBuffer<__half> W(static_cast<size_t>(rows * c.K));
+      LORDS_CUDA_CHECK(cudaMemset(W.data(), 0xFF, W.bytes()));
+      dequantize(W.data(), g, n0, rows, nullptr);
+      LORDS_CUDA_CHECK(cudaDeviceSynchronize());
+      const auto w = W.to_host();
+      std::vector<float> got(w.size());
+      std::vector<double> want(w.size());
+      for (int64_t i = 0; i < rows; ++i)
+        for (int64_t k = 0; k < c.K; ++k) {
+          const int64_t n = n0 + i;
+          double s = 0;
+          if (kind == ops::QScaleKind::LowRank)
+            for (int64_t j = 0; j < c.rg; ++j) s += double(h.B[n * c.rg + j]) * h.A[j * c.K + k];
+          else
+            s = h.scales[n * ((c.K + c.rg - 1) / c.rg) + k / c.rg];
+          want[i * c.K + k] = h.levels[codes[n * c.K + k]] * s;
+          got[i * c.K + k] = __half2float(w[i * c.K + k]);
+        }
+      EXPECT_LT(test::rel_err(got, want), kTolF16) << "bits " << bits;
+    }
+}
+
 TEST(QmatmulGpu, RejectsRankAboveKernelLimit) {
   GpuCase c{ops::QScaleKind::LowRank, 4, 65, 16, 64, ActType::F16};
   std::mt19937 rng(1);

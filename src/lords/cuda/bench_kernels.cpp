@@ -27,28 +27,44 @@ const std::map<std::string, ShapeDef>& llama3_shapes() {
   return s;
 }
 
-// Median of `reps` event-timed calls, each after a write over a buffer twice the L2 size.
+// Time of one call: `reps` calls captured into a CUDA graph (no launch gaps or host overhead in
+// the numbers), cycling over `copies` copies of the operands so that a copy is read again only after
+// more than 2x the L2 size of other data (the weights come from HBM, as in a model whose weights do
+// not fit in L2). Median of 5 timed replays after one warm-up replay, divided by reps.
 template <class Fn>
-double time_us(Fn&& fn, int reps, DeviceBuffer<uint8_t>& flush) {
+double time_us(Fn&& fn, int copies, int reps, cudaStream_t s) {
+  for (int i = 0; i < copies; ++i) fn(i);  // warm-up: module load, smem attributes, occupancy
+  LORDS_CUDA_CHECK(cudaStreamSynchronize(s));
+  cudaGraph_t graph;
+  cudaGraphExec_t exec;
+  LORDS_CUDA_CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal));
+  for (int i = 0; i < reps; ++i) fn(i % copies);
+  LORDS_CUDA_CHECK(cudaStreamEndCapture(s, &graph));
+  LORDS_CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
   cudaEvent_t a, b;
   LORDS_CUDA_CHECK(cudaEventCreate(&a));
   LORDS_CUDA_CHECK(cudaEventCreate(&b));
-  for (int i = 0; i < 3; ++i) fn();  // warm-up: module load, handle creation, smem attributes
+  LORDS_CUDA_CHECK(cudaGraphLaunch(exec, s));
   std::vector<double> t;
-  for (int i = 0; i < reps; ++i) {
-    LORDS_CUDA_CHECK(cudaMemsetAsync(flush.data(), i & 0xFF, flush.bytes()));
-    LORDS_CUDA_CHECK(cudaEventRecord(a));
-    fn();
-    LORDS_CUDA_CHECK(cudaEventRecord(b));
+  for (int i = 0; i < 5; ++i) {
+    LORDS_CUDA_CHECK(cudaEventRecord(a, s));
+    LORDS_CUDA_CHECK(cudaGraphLaunch(exec, s));
+    LORDS_CUDA_CHECK(cudaEventRecord(b, s));
     LORDS_CUDA_CHECK(cudaEventSynchronize(b));
     float ms = 0;
     LORDS_CUDA_CHECK(cudaEventElapsedTime(&ms, a, b));
-    t.push_back(ms * 1e3);
+    t.push_back(ms * 1e3 / reps);
   }
   cudaEventDestroy(a);
   cudaEventDestroy(b);
-  std::nth_element(t.begin(), t.begin() + t.size() / 2, t.end());
+  cudaGraphExecDestroy(exec);
+  cudaGraphDestroy(graph);
+  std::sort(t.begin(), t.end());
   return t[t.size() / 2];
+}
+
+int copies_for(double bytes) {
+  return int(std::clamp(std::ceil(3.0 * double(device_props().l2_bytes) / bytes), 1.0, 16.0));
 }
 
 double copy_bandwidth_gbps() {
@@ -134,9 +150,11 @@ BenchKernelsResult bench_kernels(const BenchKernelsOptions& o) {
   BenchKernelsResult res;
   res.device = device_props().name;
   res.copy_gbps = copy_bandwidth_gbps();
-  DeviceBuffer<uint8_t> flush(size_t(std::max<int64_t>(device_props().l2_bytes, 1 << 20)) * 2);
+  cudaStream_t stream;
+  LORDS_CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
   cublasHandle_t h;
   LORDS_CUBLAS_CHECK(cublasCreate(&h));
+  LORDS_CUBLAS_CHECK(cublasSetStream(h, stream));
   QmmWorkspace ws;
   const int64_t max_m = *std::max_element(o.tokens.begin(), o.tokens.end());
   uint32_t seed = 1;
@@ -148,8 +166,16 @@ BenchKernelsResult bench_kernels(const BenchKernelsOptions& o) {
     const int64_t rank = N * K / (o.group * (N + K));  // parity with block-wise at group G
     const RandomQ lq = random_q(N, K, o.bits, ops::QScaleKind::LowRank, rank, seed++);
     const RandomQ bq = random_q(N, K, o.bits, ops::QScaleKind::Block, o.group, seed++);
-    const GpuQWeight lw = GpuQWeight::upload(lq.w, act), bw = GpuQWeight::upload(bq.w, act);
-    DeviceBuffer<uint16_t> Wd(random_act(size_t(N * K), seed++, 0.02f, act));
+    std::vector<GpuQWeight> lw, bw;
+    lw.push_back(GpuQWeight::upload(lq.w, act));
+    bw.push_back(GpuQWeight::upload(bq.w, act));
+    std::vector<DeviceBuffer<uint16_t>> Wd;
+    Wd.emplace_back(random_act(size_t(N * K), seed++, 0.02f, act));
+    const int lc = copies_for(double(lw[0].stream_bytes())), bc = copies_for(double(bw[0].stream_bytes()));
+    const int dc = copies_for(2.0 * double(N * K));
+    while (int(lw.size()) < lc) lw.push_back(lw[0].clone());
+    while (int(bw.size()) < bc) bw.push_back(bw[0].clone());
+    while (int(Wd.size()) < dc) Wd.push_back(Wd[0].clone());
     DeviceBuffer<uint16_t> X(random_act(size_t(max_m * K), seed++, 1.f, act));
     DeviceBuffer<float> Y(size_t(max_m * N));
     DeviceBuffer<uint16_t> Yh(size_t(max_m * N));
@@ -157,29 +183,33 @@ BenchKernelsResult bench_kernels(const BenchKernelsOptions& o) {
       BenchKernelsRow row;
       row.shape = name, row.N = N, row.K = K, row.M = M, row.rank = rank;
       const float alpha = 1.f, beta = 0.f;
+      // Fewer calls per graph for the long GEMMs: about 20 ms of work per replay is plenty.
+      const int reps = int(std::clamp<int64_t>(int64_t(o.reps) * 64 / std::max<int64_t>(M, 64), 4, o.reps));
       row.us_cublas = time_us(
-          [&] {
-            LORDS_CUBLAS_CHECK(cublasGemmEx(h, CUBLAS_OP_T, CUBLAS_OP_N, int(N), int(M), int(K), &alpha, Wd.data(), ct,
-                                            int(K), X.data(), ct, int(K), &beta, Yh.data(), ct, int(N),
+          [&](int c) {
+            LORDS_CUBLAS_CHECK(cublasGemmEx(h, CUBLAS_OP_T, CUBLAS_OP_N, int(N), int(M), int(K), &alpha, Wd[c].data(),
+                                            ct, int(K), X.data(), ct, int(K), &beta, Yh.data(), ct, int(N),
                                             CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
           },
-          o.reps, flush);
-      row.us_block = time_us([&] { qmatmul(Y.data(), X.data(), M, bw, nullptr, &ws); }, o.reps, flush);
-      row.us_lords = time_us([&] { qmatmul(Y.data(), X.data(), M, lw, nullptr, &ws); }, o.reps, flush);
-      const bool big = M >= 512;
+          dc, reps, stream);
+      row.us_block = time_us([&](int c) { qmatmul(Y.data(), X.data(), M, bw[c], stream, &ws); }, bc, reps, stream);
+      row.us_lords = time_us([&](int c) { qmatmul(Y.data(), X.data(), M, lw[c], stream, &ws); }, lc, reps, stream);
+      const bool big = M >= qmatmul_dequant_gemm_min_tokens();
       row.lords_path = big ? "dequant+cublas" : "fused";
       if (o.both_paths) {
         const QmmPath alt = big ? QmmPath::Fused : QmmPath::DequantGemm;
         row.alt_path = big ? "fused" : "dequant+cublas";
-        row.us_lords_alt = time_us([&] { qmatmul(Y.data(), X.data(), M, lw, nullptr, &ws, alt); }, o.reps, flush);
+        row.us_lords_alt =
+            time_us([&](int c) { qmatmul(Y.data(), X.data(), M, lw[c], stream, &ws, alt); }, lc, reps, stream);
       }
-      row.lords_bytes = double(lw.stream_bytes());
-      row.block_bytes = double(bw.stream_bytes());
+      row.lords_bytes = double(lw[0].stream_bytes());
+      row.block_bytes = double(bw[0].stream_bytes());
       res.rows.push_back(row);
       std::fprintf(stderr, "bench-kernels: %s M=%ld done\n", name.c_str(), long(M));
     }
   }
   cublasDestroy(h);
+  cudaStreamDestroy(stream);
   return res;
 }
 

@@ -57,6 +57,11 @@ class DeviceBuffer {
     if (count_) download(h.data(), count_);
     return h;
   }
+  DeviceBuffer clone() const {
+    DeviceBuffer c(count_);
+    if (count_) LORDS_CUDA_CHECK(cudaMemcpy(c.ptr_, ptr_, bytes(), cudaMemcpyDeviceToDevice));
+    return c;
+  }
   void zero(cudaStream_t stream = nullptr) {
     if (count_) LORDS_CUDA_CHECK(cudaMemsetAsync(ptr_, 0, bytes(), stream));
   }

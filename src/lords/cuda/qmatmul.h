@@ -35,6 +35,8 @@ class GpuQWeight {
   // `act`. Throws Error{BadShape} where ops::qmatmul_check would, Error{Unsupported} on rank > 64
   // or a block size that is not a multiple of 16.
   static GpuQWeight upload(const ops::QWeight& w, ActType act);
+  // A device-side copy (benchmarks rotate copies so that repeated calls cannot hit in L2).
+  GpuQWeight clone() const;
 
   ops::QScaleKind kind() const { return kind_; }
   ActType act() const { return act_; }
@@ -89,6 +91,9 @@ class QmmWorkspace {
   cudaStream_t side_ = nullptr;
   cudaEvent_t events_[4] = {};
 };
+
+// Token count from which QmmPath::Auto takes DequantGemm (when given a workspace).
+int64_t qmatmul_dequant_gemm_min_tokens();
 
 // Y (M, N) fp32 = X (M, K) · W_hat^T, on `stream`. X's type must match w.act(). Y and X device
 // row-major, not overlapping. ws may be null for the Fused path.

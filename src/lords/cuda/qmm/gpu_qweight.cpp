@@ -72,6 +72,17 @@ GpuQWeight GpuQWeight::upload(const ops::QWeight& w, ActType act) {
   return g;
 }
 
+GpuQWeight GpuQWeight::clone() const {
+  GpuQWeight c;
+  c.kind_ = kind_, c.act_ = act_, c.N_ = N_, c.K_ = K_, c.Np_ = Np_, c.Kp_ = Kp_, c.r_ = r_, c.G_ = G_;
+  c.rp_ = rp_, c.bits_ = bits_, c.levels_ = levels_;
+  c.codes_ = codes_.clone();
+  c.B_ = B_.clone();
+  c.AT_ = AT_.clone();
+  c.scales_ = scales_.clone();
+  return c;
+}
+
 int64_t GpuQWeight::stream_bytes() const {
   const int64_t codes = Np_ * Kp_ * bits_ / 8;
   const int64_t scales = kind_ == ops::QScaleKind::LowRank ? int64_t(rp_) * (Np_ + Kp_) : Np_ * ((Kp_ + G_ - 1) / G_);

@@ -40,7 +40,9 @@ void dequant_gemm(float* Y, const void* X, int64_t M, const GpuQWeight& w, cudaS
     if (i >= 2) LORDS_CUDA_CHECK(cudaStreamWaitEvent(side, ws.event(b)));  // GEMM of slab i-2 done
     p.W = slab;
     p.row_begin = n0;
-    qmm::launch_dequantize(p, rows, v, w.act(), side);
+    p.row_end = std::min(n0 + (rows + 15) / 16 * 16, v.Np);
+    p.M = rows;
+    qmm::launch_fused(p, v.bits, w.act(), true, side);
     LORDS_CUDA_CHECK(cudaEventRecord(ws.event(2 + b), side));
     LORDS_CUDA_CHECK(cudaStreamWaitEvent(stream, ws.event(2 + b)));
     LORDS_CUBLAS_CHECK(cublasGemmEx(handle, CUBLAS_OP_T, CUBLAS_OP_N, int(rows), int(M), int(K), &alpha, slab,
@@ -52,6 +54,8 @@ void dequant_gemm(float* Y, const void* X, int64_t M, const GpuQWeight& w, cudaS
 
 }  // namespace
 
+int64_t qmatmul_dequant_gemm_min_tokens() { return kDequantGemmMinTokens; }
+
 namespace qmm {
 QmmParams params_for(const GpuQWeight::View& v) {
   QmmParams p{};
@@ -62,6 +66,8 @@ QmmParams params_for(const GpuQWeight::View& v) {
   p.N = v.N, p.K = v.K, p.Np = v.Np, p.Kp = v.Kp;
   p.rp = v.rp;
   p.G = v.G > 0 ? v.G : 16;
+  p.row_begin = 0;
+  p.row_end = v.Np;
   p.nblocks = v.G > 0 ? (v.Kp + v.G - 1) / v.G : 0;
   for (int i = 0; i < 16; ++i) p.levels[i] = v.levels[i];
   return p;
@@ -117,7 +123,7 @@ void qmatmul(float* Y, const void* X, int64_t M, const GpuQWeight& w, cudaStream
   p.Y = Y;
   p.M = M;
   p.x_vec = (w.K() % 8 == 0) && (reinterpret_cast<uintptr_t>(X) % 16 == 0);
-  qmm::launch_fused(p, v, w.act(), stream);
+  qmm::launch_fused(p, v.bits, w.act(), false, stream);
 }
 
 void dequantize(void* W, const GpuQWeight& w, int64_t n0, int64_t rows, cudaStream_t stream) {
@@ -127,7 +133,9 @@ void dequantize(void* W, const GpuQWeight& w, int64_t n0, int64_t rows, cudaStre
   qmm::QmmParams p = qmm::params_for(v);
   p.W = W;
   p.row_begin = n0;
-  qmm::launch_dequantize(p, rows, v, w.act(), stream);
+  p.row_end = std::min(n0 + (rows + 15) / 16 * 16, v.Np);
+  p.M = rows;
+  qmm::launch_fused(p, v.bits, w.act(), true, stream);
 }
 
 }  // namespace lords::cuda

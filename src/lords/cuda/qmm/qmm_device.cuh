@@ -1,5 +1,5 @@
-// Device building blocks shared by the fused qmatmul kernel and the dequantize kernel: the
-// replicated pair lookup table of codebook levels, the fragment-layout code loads, and the
+// Device building blocks of the fused qmatmul kernel (which also dequantizes): the shared level
+// table, the fragment-layout code loads, and the
 // reconstruction of one warp's W_hat A fragment for a k16 step (levels times the scale tile, the
 // low-rank scale tile itself computed on the tensor cores as B_tile · A_tile).
 #pragma once
@@ -9,33 +9,14 @@
 
 namespace lords::cuda::qmm {
 
-// Pair table: entry idx holds the levels of two codes (one 16-bit register pair of a fragment).
-// Each entry is replicated 32 times, copy `lane` in bank `lane`, so the warp's 32 random lookups of
-// one instruction never conflict.
-template <int BITS>
-constexpr int kLutPairs = 1 << (2 * BITS);
+// Level table: 16 words in 16 distinct banks, level c in the low 16 bits of word c. A warp's 32
+// lookups of one instruction touch at most 16 distinct words, each in its own bank, so they never
+// conflict (equal words are broadcast). Two lookups and one byte permute give a register pair.
+constexpr int kLutWords = 16;
 
-template <int BITS>
-__device__ __forceinline__ void pair_codes(int idx, int& ca, int& cb) {
-  if constexpr (BITS == 4) {
-    ca = idx & 15;
-    cb = idx >> 4;
-  } else if constexpr (BITS == 2) {
-    ca = idx & 3;
-    cb = idx >> 2;
-  } else {
-    ca = (idx & 3) | (((idx >> 4) & 1) << 2);
-    cb = ((idx >> 2) & 3) | (((idx >> 5) & 1) << 2);
-  }
-}
-
-template <class T, int BITS>
-__device__ __forceinline__ void build_lut(uint32_t* lut, const float* levels, int tid, int nthreads) {
-  for (int i = tid; i < kLutPairs<BITS> * 32; i += nthreads) {
-    int ca, cb;
-    pair_codes<BITS>(i >> 5, ca, cb);
-    lut[i] = as_u32(Act<T>::pack(levels[ca], levels[cb]));
-  }
+template <class T>
+__device__ __forceinline__ void build_lut(uint32_t* lut, const float* levels, int tid, int nlevels) {
+  if (tid < kLutWords) lut[tid] = as_u32(Act<T>::pack(tid < nlevels ? levels[tid] : 0.f, 0.f));
 }
 
 // One 64-k group of one row tile, as thread `lane` holds it (fragment_layout.h).
@@ -55,36 +36,46 @@ __device__ __forceinline__ void load_group(GroupCodes& c, const uint8_t* group, 
   }
 }
 
-// Pair-table index of register pair P of step S.
+// Codes of register pair P (elements 2P, 2P+1) of step S.
 template <int BITS, int S, int P>
-__device__ __forceinline__ uint32_t pair_index(const GroupCodes& c) {
+__device__ __forceinline__ void code_pair(const GroupCodes& c, uint32_t& ca, uint32_t& cb) {
   if constexpr (BITS == 4) {
-    return (c.w[S] >> (8 * P)) & 0xFFu;
+    ca = (c.w[S] >> (8 * P)) & 0xFu;
+    cb = (c.w[S] >> (8 * P + 4)) & 0xFu;
   } else {
-    const uint32_t lo = (c.w[S / 2] >> (16 * (S % 2) + 4 * P)) & 0xFu;
-    if constexpr (BITS == 2) return lo;
-    else return lo | (((c.w[2] >> (8 * S + 2 * P)) & 3u) << 4);
+    const uint32_t lo = c.w[S / 2] >> (16 * (S % 2) + 4 * P);
+    ca = lo & 3u;
+    cb = (lo >> 2) & 3u;
+    if constexpr (BITS == 3) {
+      const uint32_t hi = c.w[2] >> (8 * S + 2 * P);
+      ca |= (hi & 1u) << 2;
+      cb |= (hi & 2u) << 1;
+    }
   }
 }
 
 // The four level pairs of step S (fragment registers a0a1, a2a3, a4a5, a6a7).
 template <int BITS, int S>
-__device__ __forceinline__ void level_pairs(uint32_t (&lev)[4], const GroupCodes& c, const uint32_t* lut, int lane) {
-  lev[0] = lut[pair_index<BITS, S, 0>(c) * 32 + lane];
-  lev[1] = lut[pair_index<BITS, S, 1>(c) * 32 + lane];
-  lev[2] = lut[pair_index<BITS, S, 2>(c) * 32 + lane];
-  lev[3] = lut[pair_index<BITS, S, 3>(c) * 32 + lane];
+__device__ __forceinline__ void level_pairs(uint32_t (&lev)[4], const GroupCodes& c, const uint32_t* lut, int) {
+#pragma unroll
+  for (int P = 0; P < 4; ++P) {
+    uint32_t ca, cb;
+    if (P == 0) code_pair<BITS, S, 0>(c, ca, cb);
+    else if (P == 1) code_pair<BITS, S, 1>(c, ca, cb);
+    else if (P == 2) code_pair<BITS, S, 2>(c, ca, cb);
+    else code_pair<BITS, S, 3>(c, ca, cb);
+    lev[P] = __byte_perm(lut[ca], lut[cb], 0x5410);
+  }
 }
 
 // B rows of one row tile as mma A fragments, one per 16 columns of the padded rank (<= 64).
-template <class T>
-__device__ __forceinline__ void load_b_frags(uint32_t (&bf)[kMaxRankChunks][4], const T* B, int64_t row, int rp,
-                                             int lane) {
+template <class T, int RC>
+__device__ __forceinline__ void load_b_frags(uint32_t (&bf)[RC][4], const T* B, int64_t row, int rp, int lane) {
   const int g = lane >> 2, t = lane & 3;
   const uint32_t* r0 = reinterpret_cast<const uint32_t*>(B + (row + g) * rp);
   const uint32_t* r8 = reinterpret_cast<const uint32_t*>(B + (row + g + 8) * rp);
 #pragma unroll
-  for (int c = 0; c < kMaxRankChunks; ++c) {
+  for (int c = 0; c < RC; ++c) {
     if (c * 16 < rp) {
       bf[c][0] = r0[(c * 16 + 2 * t) / 2];
       bf[c][1] = r8[(c * 16 + 2 * t) / 2];
@@ -99,9 +90,9 @@ __device__ __forceinline__ void load_b_frags(uint32_t (&bf)[kMaxRankChunks][4], 
 // W_hat A fragment of one row tile for one k16 step: levels times the low-rank scale tile
 // S (16 x 16) = B_tile (16 x rp) · A_tile (rp x 16), the latter read from shared memory as A^T
 // rows (k, rp), row stride at_stride elements, starting at the step's first k.
-template <class T, int RT>
+template <class T, int RT, int RC>
 __device__ __forceinline__ void lowrank_w_frags(uint32_t (&w)[RT][4], const uint32_t (&lev)[RT][4],
-                                                const uint32_t (&bf)[RT][kMaxRankChunks][4], const T* at_step,
+                                                const uint32_t (&bf)[RT][RC][4], const T* at_step,
                                                 int at_stride, int rp, int lane) {
   using A = Act<T>;
   using T2 = typename A::T2;
@@ -113,7 +104,7 @@ __device__ __forceinline__ void lowrank_w_frags(uint32_t (&w)[RT][4], const uint
   // ldmatrix x4: matrices (k 0-7, r 0-7) (k 0-7, r 8-15) (k 8-15, r 0-7) (k 8-15, r 8-15)
   const T* row_ptr = at_step + ((lane >> 4) * 8 + (lane & 7)) * at_stride + ((lane >> 3) & 1) * 8;
 #pragma unroll
-  for (int c = 0; c < kMaxRankChunks; ++c) {
+  for (int c = 0; c < RC; ++c) {
     if (c * 16 < rp) {
       uint32_t af[4];
       ldmatrix_x4(af, row_ptr + c * 16);

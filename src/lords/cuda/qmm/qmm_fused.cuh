@@ -1,12 +1,13 @@
 // The fused qmatmul kernel: each warp rebuilds W_hat fragments of RT row tiles in registers (codes
-// -> level pairs from the shared table, times the scale tile) and multiplies them with NT 8-token
-// tiles of X on the tensor cores. Never writes W_hat anywhere.
+// -> levels from a 16-word shared table, times the scale tile) and multiplies them with NT 8-token
+// tiles of X on the tensor cores. W_hat is never written, except in the DEQUANT instantiation,
+// which stores the fragments to a dense matrix instead of multiplying (the large-M cuBLAS path).
 //
-// Block: WM x WN warps covering 16*RT*WM rows x 8*NT*WN tokens. K is walked in stages of KC,
-// double-buffered in shared memory through cp.async (the X tile and, for low-rank scales, the A^T
-// tile); each warp loads the codes of a whole stage into registers before using any, so many
-// 16-byte loads are in flight. blockIdx.z splits K (decode: too few row tiles to fill the GPU);
-// partial sums are then added into Y with atomics.
+// Block: WM x WN warps covering 16*RT*WM rows x 8*NT*WN tokens. K is walked in stages of KC: the X
+// tile and, for low-rank scales, the A^T tile go to shared memory through cp.async (double-buffered
+// when a block walks more than one stage); each warp issues the loads of a whole stage's codes into
+// registers before it waits for anything. blockIdx.z splits K (decode has too few row tiles to fill
+// the GPU); partial sums are then added into Y with atomics. RC: rank chunks of 16 held in registers.
 #pragma once
 
 #include <type_traits>
@@ -23,22 +24,35 @@ struct FusedTile {
   static constexpr int kGroups = KC / 64;
   static constexpr int kXStride = KC + 8;  // +16 B per row: conflict-free ldmatrix
   __host__ __device__ static int at_stride(int rp) { return rp + 8; }
-  template <int BITS>
-  static size_t smem_bytes(bool lowrank, int rp, int elem) {
-    size_t b = size_t(kLutPairs<BITS>) * 32 * 4 + size_t(2) * kTokens * kXStride * elem;
-    if (lowrank) b += size_t(2) * KC * at_stride(rp) * elem;
+  static size_t smem_bytes(bool lowrank, bool dequant, int rp, int nbuf, int elem) {
+    size_t b = kLutWords * 4;
+    if (!dequant) b += size_t(nbuf) * kTokens * kXStride * elem;
+    if (lowrank) b += size_t(nbuf) * KC * at_stride(rp) * elem;
     return b;
   }
 };
 
-template <class T, int BITS, bool LOWRANK, int WM, int WN, int RT, int NT, int KC>
-__global__ void __launch_bounds__(WM* WN * 32) qmm_fused_kernel(const QmmParams p) {
+template <class T>
+__device__ __forceinline__ void store_pair(T* W, int64_t K, int64_t r, int64_t k, int64_t rows, uint32_t v) {
+  using T2 = typename Act<T>::T2;
+  if (r >= rows || k >= K) return;
+  const T2 pr = from_u32<T2>(v);
+  if (k + 1 < K && (K % 2 == 0)) {
+    *reinterpret_cast<T2*>(W + r * K + k) = pr;
+  } else {
+    W[r * K + k] = pr.x;
+    if (k + 1 < K) W[r * K + k + 1] = pr.y;
+  }
+}
+
+template <class T, int BITS, bool LOWRANK, int RC, int WM, int WN, int RT, int NT, int KC, bool DEQUANT, int MINB>
+__global__ void __launch_bounds__(WM* WN * 32, MINB) qmm_fused_kernel(const QmmParams p) {
   using Tile = FusedTile<WM, WN, RT, NT, KC>;
   using A = Act<T>;
   extern __shared__ uint4 smem_raw[];
   uint32_t* lut = reinterpret_cast<uint32_t*>(smem_raw);
-  T* xs = reinterpret_cast<T*>(lut + kLutPairs<BITS> * 32);
-  T* ats = xs + 2 * Tile::kTokens * Tile::kXStride;
+  T* xs = reinterpret_cast<T*>(lut + kLutWords);
+  T* ats = xs + (DEQUANT ? 0 : p.nbuf * Tile::kTokens * Tile::kXStride);
   const int at_stride = Tile::at_stride(p.rp);
 
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
@@ -46,7 +60,7 @@ __global__ void __launch_bounds__(WM* WN * 32) qmm_fused_kernel(const QmmParams 
   const T* X = static_cast<const T*>(p.X);
   const T* AT = static_cast<const T*>(p.AT);
 
-  build_lut<T, BITS>(lut, p.levels, tid, Tile::kThreads);
+  build_lut<T>(lut, p.levels, tid, 1 << BITS);
 
   const int64_t tok0 = int64_t(blockIdx.y) * Tile::kTokens;
   const int64_t groups_total = p.Kp / 64;
@@ -54,24 +68,24 @@ __global__ void __launch_bounds__(WM* WN * 32) qmm_fused_kernel(const QmmParams 
   const int st_begin = blockIdx.z * p.stages_per_split;
   const int st_end = min(st_begin + p.stages_per_split, stages_total);
 
-  // Row tiles of this warp; a tile past Np has no codes and contributes nothing.
+  // Row tiles of this warp (counted from row_begin / 16); one past the rows has no codes.
   int64_t rt_index[RT];
   bool rt_valid[RT];
 #pragma unroll
   for (int rt = 0; rt < RT; ++rt) {
-    rt_index[rt] = (int64_t(blockIdx.x) * WM * RT + wm * RT + rt);
-    rt_valid[rt] = rt_index[rt] * 16 < p.Np;
+    rt_index[rt] = p.row_begin / 16 + int64_t(blockIdx.x) * WM * RT + wm * RT + rt;
+    rt_valid[rt] = rt_index[rt] * 16 < p.row_end;
   }
 
-  uint32_t bf[RT][kMaxRankChunks][4];
+  uint32_t bf[RT][RC][4];
   if constexpr (LOWRANK) {
 #pragma unroll
     for (int rt = 0; rt < RT; ++rt) {
       if (rt_valid[rt]) {
-        load_b_frags<T>(bf[rt], static_cast<const T*>(p.B), rt_index[rt] * 16, p.rp, lane);
+        load_b_frags<T, RC>(bf[rt], static_cast<const T*>(p.B), rt_index[rt] * 16, p.rp, lane);
       } else {
 #pragma unroll
-        for (int c = 0; c < kMaxRankChunks; ++c) bf[rt][c][0] = bf[rt][c][1] = bf[rt][c][2] = bf[rt][c][3] = 0;
+        for (int c = 0; c < RC; ++c) bf[rt][c][0] = bf[rt][c][1] = bf[rt][c][2] = bf[rt][c][3] = 0;
       }
     }
   }
@@ -84,17 +98,20 @@ __global__ void __launch_bounds__(WM* WN * 32) qmm_fused_kernel(const QmmParams 
 
   auto load_stage = [&](int st, int buf) {
     const int64_t kbase = int64_t(st) * KC;
-    T* xdst = xs + buf * Tile::kTokens * Tile::kXStride;
-    constexpr int kChunks = KC / 8;
-    for (int i = tid; i < Tile::kTokens * kChunks; i += Tile::kThreads) {
-      const int tok = i / kChunks, kc = (i % kChunks) * 8;
-      const int64_t gt = tok0 + tok, gk = kbase + kc;
-      T* dst = xdst + tok * Tile::kXStride + kc;
-      if (p.x_vec && gt < p.M && gk + 8 <= p.K) {
-        cp_async16(dst, X + gt * p.K + gk);
-      } else {
+    if constexpr (!DEQUANT) {
+      T* xdst = xs + buf * Tile::kTokens * Tile::kXStride;
+      constexpr int kChunks = KC / 8;
+      for (int i = tid; i < Tile::kTokens * kChunks; i += Tile::kThreads) {
+        const int tok = i / kChunks, kc = (i % kChunks) * 8;
+        const int64_t gt = tok0 + tok, gk = kbase + kc;
+        T* dst = xdst + tok * Tile::kXStride + kc;
+        if (p.x_vec && gt < p.M && gk + 8 <= p.K) {
+          cp_async16(dst, X + gt * p.K + gk);
+        } else {
 #pragma unroll
-        for (int j = 0; j < 8; ++j) dst[j] = (gt < p.M && gk + j < p.K) ? X[gt * p.K + gk + j] : A::from_float(0.f);
+          for (int j = 0; j < 8; ++j)
+            dst[j] = (gt < p.M && gk + j < p.K) ? X[gt * p.K + gk + j] : A::from_float(0.f);
+        }
       }
     }
     if constexpr (LOWRANK) {
@@ -108,9 +125,10 @@ __global__ void __launch_bounds__(WM* WN * 32) qmm_fused_kernel(const QmmParams 
     cp_async_commit();
   };
 
+  const int g = lane >> 2, t = lane & 3;
   load_stage(st_begin, 0);
   for (int st = st_begin; st < st_end; ++st) {
-    const int buf = (st - st_begin) & 1;
+    const int buf = p.nbuf == 1 ? 0 : (st - st_begin) & 1;
     // The codes of the whole stage, issued before anything waits.
     GroupCodes cw[RT][Tile::kGroups];
     const int64_t left = groups_total - int64_t(st) * Tile::kGroups;
@@ -124,7 +142,7 @@ __global__ void __launch_bounds__(WM* WN * 32) qmm_fused_kernel(const QmmParams 
         else
           cw[rt][gi] = GroupCodes{{0, 0, 0, 0}};
 
-    if (st + 1 < st_end) {
+    if (st + 1 < st_end && p.nbuf == 2) {
       load_stage(st + 1, buf ^ 1);
       cp_async_wait<1>();
     } else {
@@ -144,7 +162,7 @@ __global__ void __launch_bounds__(WM* WN * 32) qmm_fused_kernel(const QmmParams 
 #pragma unroll
           for (int rt = 0; rt < RT; ++rt) level_pairs<BITS, S>(lev[rt], cw[rt][gi], lut, lane);
           if constexpr (LOWRANK) {
-            lowrank_w_frags<T, RT>(w, lev, bf, atbuf + kk * at_stride, at_stride, p.rp, lane);
+            lowrank_w_frags<T, RT, RC>(w, lev, bf, atbuf + kk * at_stride, at_stride, p.rp, lane);
           } else {
             const int64_t blk = (int64_t(st) * KC + kk) / p.G;
 #pragma unroll
@@ -154,24 +172,38 @@ __global__ void __launch_bounds__(WM* WN * 32) qmm_fused_kernel(const QmmParams 
               else
                 w[rt][0] = w[rt][1] = w[rt][2] = w[rt][3] = 0;
           }
-          // X^T fragments: ldmatrix rows are tokens, 8 contiguous k each.
-          const int tok_base = wn * NT * 8;
+          if constexpr (DEQUANT) {
+            T* W = static_cast<T*>(p.W);
+            const int64_t rows = p.M;  // DEQUANT: rows of W to write
 #pragma unroll
-          for (int nt = 0; nt < NT; nt += 2) {
-            if (nt + 1 < NT) {
-              uint32_t xf[4];
-              ldmatrix_x4(xf, xbuf + (tok_base + nt * 8 + (lane & 7) + (lane >> 4) * 8) * Tile::kXStride + kk +
-                                  ((lane >> 3) & 1) * 8);
+            for (int rt = 0; rt < RT; ++rt) {
+              if (!rt_valid[rt]) continue;
+              const int64_t r = rt_index[rt] * 16 + g - p.row_begin, k = int64_t(st) * KC + kk + 2 * t;
+              store_pair<T>(W, p.K, r, k, rows, w[rt][0]);
+              store_pair<T>(W, p.K, r + 8, k, rows, w[rt][1]);
+              store_pair<T>(W, p.K, r, k + 8, rows, w[rt][2]);
+              store_pair<T>(W, p.K, r + 8, k + 8, rows, w[rt][3]);
+            }
+          } else {
+            // X^T fragments: ldmatrix rows are tokens, 8 contiguous k each.
+            const int tok_base = wn * NT * 8;
 #pragma unroll
-              for (int rt = 0; rt < RT; ++rt) {
-                A::mma(acc[rt][nt], w[rt], xf[0], xf[1]);
-                A::mma(acc[rt][nt + 1], w[rt], xf[2], xf[3]);
+            for (int nt = 0; nt < NT; nt += 2) {
+              if (nt + 1 < NT) {
+                uint32_t xf[4];
+                ldmatrix_x4(xf, xbuf + (tok_base + nt * 8 + (lane & 7) + (lane >> 4) * 8) * Tile::kXStride + kk +
+                                    ((lane >> 3) & 1) * 8);
+#pragma unroll
+                for (int rt = 0; rt < RT; ++rt) {
+                  A::mma(acc[rt][nt], w[rt], xf[0], xf[1]);
+                  A::mma(acc[rt][nt + 1], w[rt], xf[2], xf[3]);
+                }
+              } else {
+                uint32_t xf[2];
+                ldmatrix_x2(xf, xbuf + (tok_base + nt * 8 + (lane & 7)) * Tile::kXStride + kk + ((lane >> 3) & 1) * 8);
+#pragma unroll
+                for (int rt = 0; rt < RT; ++rt) A::mma(acc[rt][nt], w[rt], xf[0], xf[1]);
               }
-            } else {
-              uint32_t xf[2];
-              ldmatrix_x2(xf, xbuf + (tok_base + nt * 8 + (lane & 7)) * Tile::kXStride + kk + ((lane >> 3) & 1) * 8);
-#pragma unroll
-              for (int rt = 0; rt < RT; ++rt) A::mma(acc[rt][nt], w[rt], xf[0], xf[1]);
             }
           }
         };
@@ -181,11 +213,14 @@ __global__ void __launch_bounds__(WM* WN * 32) qmm_fused_kernel(const QmmParams 
         step(std::integral_constant<int, 3>{});
       }
     }
-    __syncthreads();  // the next iteration's loads overwrite the buffer just read
+    if (st + 1 < st_end) {
+      __syncthreads();  // the next stage's loads overwrite a buffer just read
+      if (p.nbuf == 1) load_stage(st + 1, 0);
+    }
   }
+  if constexpr (DEQUANT) return;
 
   // d0 d1: (row g, tokens 2t, 2t+1); d2 d3: (row g+8, same tokens)
-  const int g = lane >> 2, t = lane & 3;
 #pragma unroll
   for (int rt = 0; rt < RT; ++rt) {
     if (!rt_valid[rt]) continue;

@@ -1,4 +1,4 @@
-// Host-side launchers of the qmatmul kernels (defined in .cu files, called by qmatmul.cpp).
+// Host-side entry points of the qmatmul kernels (defined in .cu files, called by qmatmul.cpp).
 #pragma once
 
 #include <cuda_runtime.h>
@@ -8,12 +8,16 @@
 
 namespace lords::cuda::qmm {
 
-// Fills the weight part of QmmParams from a GpuQWeight view.
+// Fills the weight part of QmmParams from a GpuQWeight view (rows: all of them).
 QmmParams params_for(const GpuQWeight::View& v);
 
-// Fused kernel for p.M tokens (config chosen by M); zeroes Y first when it splits K.
-void launch_fused(QmmParams p, const GpuQWeight::View& v, ActType act, cudaStream_t stream);
-// W_hat rows [p.row_begin, p.row_begin + rows) into p.W (rows, K) in the activation type.
-void launch_dequantize(QmmParams p, int64_t rows, const GpuQWeight::View& v, ActType act, cudaStream_t stream);
+// The fused kernel for p.M tokens (configuration chosen by M; zeroes Y first when it splits K), or,
+// with dequant, W_hat rows [p.row_begin, p.row_end) into p.W (rows, K) in the activation type.
+void launch_fused_f16(const QmmParams& p, int bits, bool dequant, cudaStream_t stream);
+void launch_fused_bf16(const QmmParams& p, int bits, bool dequant, cudaStream_t stream);
+inline void launch_fused(const QmmParams& p, int bits, ActType act, bool dequant, cudaStream_t stream) {
+  if (act == ActType::F16) launch_fused_f16(p, bits, dequant, stream);
+  else launch_fused_bf16(p, bits, dequant, stream);
+}
 
 }  // namespace lords::cuda::qmm

@@ -5,7 +5,6 @@
 
 namespace lords::cuda::qmm {
 
-constexpr int kMaxRankChunks = 4;  // rank <= 64, in chunks of 16
 
 struct QmmParams {
   const uint8_t* codes;  // fragment layout
@@ -22,7 +21,9 @@ struct QmmParams {
   int stages_per_split;  // k stages each blockIdx.z covers
   int atomic;            // split-K: accumulate into Y with atomics
   int x_vec;             // X rows are 16-byte aligned and K % 8 == 0
-  int64_t row_begin;     // dequantize: first row
+  int nbuf;              // shared-memory stage buffers: 2 (double-buffered) when a block walks > 1 stage
+  int64_t row_begin;     // first row (a multiple of 16; dequantize works on a slab of rows)
+  int64_t row_end;       // one past the last row with codes: Np, or the slab's end
   float levels[16];
 };
 
