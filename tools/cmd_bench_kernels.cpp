@@ -30,7 +30,7 @@ Command add_bench_kernels(CLI::App& app) {
   sub->add_flag("--both-paths", o->both_paths, "also time LoRDS on the path not chosen automatically");
 #endif
   sub->add_flag("--json", *json, "print JSON");
-  return {sub, [=]() {
+  return {sub, [=]() -> int {  // -> int: without CUDA the body only throws
 #if LORDS_HAVE_CUDA
             const auto r = cuda::bench_kernels(*o);
             std::printf("%s\n", *json ? cuda::bench_kernels_json(r).dump(2).c_str()

@@ -1,9 +1,11 @@
 // lords perplexity MODEL --text FILE [--ctx 512] [--chunks N] [--protocol half|full] [--kl-base MODEL]
+//                  [--device cpu|cuda]
 #include <cstdio>
 #include <filesystem>
 
 #include "lords/core/error.h"
 #include "lords/core/parallel.h"
+#include "lords/runtime/load_model.h"
 #include "lords/runtime/perplexity.h"
 #include "lords/runtime/text_source.h"
 #include "tools/commands.h"
@@ -12,7 +14,7 @@ namespace lords::tools {
 
 Command add_perplexity(CLI::App& app) {
   struct Opts {
-    std::string model, text, kl_base, protocol = "half", backend = "cpu";
+    std::string model, text, kl_base, protocol = "half", backend = "cpu", device = "cpu";
     int64_t ctx = 512, chunks = 0;
     int threads = 0;
     bool json = false, quiet = false;
@@ -26,7 +28,8 @@ Command add_perplexity(CLI::App& app) {
   sub->add_option("--protocol", o->protocol, "half: score the second half of each chunk (llama.cpp); full: all but the first token")
       ->capture_default_str();
   sub->add_option("--kl-base", o->kl_base, "reference model: report KL divergence and top-1 agreement against it");
-  sub->add_option("--backend", o->backend, "cpu | ref")->capture_default_str();
+  sub->add_option("--backend", o->backend, "cpu | ref (host kernels of --device cpu)")->capture_default_str();
+  sub->add_option("--device", o->device, "cpu | cuda")->capture_default_str();
   sub->add_option("--threads", o->threads, "threads (0 = all cores)")->capture_default_str();
   sub->add_flag("--json", o->json, "print JSON");
   sub->add_flag("-q,--quiet", o->quiet, "no progress bar");
@@ -35,27 +38,30 @@ Command add_perplexity(CLI::App& app) {
                         "--protocol must be half or full, got '{}'", o->protocol);
             LORDS_CHECK(o->backend == "cpu" || o->backend == "ref", ErrorKind::Usage,
                         "--backend must be cpu or ref, got '{}'", o->backend);
+            const runtime::Device device = runtime::device_from_name(o->device);
+            runtime::require_device(device);  // before reading anything: a missing GPU is reported at once
             set_inner_threads(o->threads > 0 ? o->threads : default_threads());
             const runtime::Backend backend = o->backend == "cpu" ? runtime::Backend::Cpu : runtime::Backend::Ref;
             const std::string text = runtime::read_text_file(o->text);
             const Tokenizer tok = runtime::load_model_tokenizer(o->model);
             const std::vector<int32_t> ids = tok.encode(text, AddSpecial::No);
-            runtime::LlamaModel model = runtime::LlamaModel::load(o->model, backend);
-            std::optional<runtime::LlamaModel> base;
-            if (!o->kl_base.empty()) base = runtime::LlamaModel::load(o->kl_base, backend);
+            const std::unique_ptr<runtime::CausalLM> model = runtime::load_causal_lm(o->model, device, backend);
+            std::unique_ptr<runtime::CausalLM> base;
+            if (!o->kl_base.empty()) base = runtime::load_causal_lm(o->kl_base, device, backend);
             runtime::PerplexityOptions opt;
             opt.n_ctx = o->ctx;
             opt.max_chunks = o->chunks;
             opt.protocol = o->protocol == "half" ? runtime::PplProtocol::SecondHalf : runtime::PplProtocol::Full;
             if (tok.adds_bos()) opt.bos = tok.bos_id();
             opt.progress = !o->quiet && !o->json;
-            const runtime::PerplexityResult r = runtime::perplexity(model, ids, opt, base ? &*base : nullptr);
+            const runtime::PerplexityResult r = runtime::perplexity(*model, ids, opt, base.get());
             const std::string protocol = o->protocol == "half"
                                              ? fmt::format("llama.cpp chunks of {} tokens, second half scored", o->ctx)
                                              : fmt::format("chunks of {} tokens, all but the first scored", o->ctx);
             if (o->json) {
               nlohmann::json j = r.to_json();
               j["model"] = o->model;
+              j["device"] = o->device;
               j["text"] = std::filesystem::path(o->text).filename().string();
               j["text_tokens"] = ids.size();
               j["protocol"] = protocol;

@@ -1,5 +1,5 @@
 // lords quantize MODEL [-o OUT] --method lords|rtn --bits 4 --codebook nf|int --block 128 [--rank R]
-//                      [--solver als|adam|none] [--steps N] [--threads T] [--json]
+//                      [--solver als|adam|none] [--steps N] [--threads T] [--device cpu|cuda] [--json]
 // Without -o only the error table is printed (nothing is written).
 #include <cstdio>
 #include <optional>
@@ -39,7 +39,7 @@ Command add_quantize(CLI::App& app) {
     float lr = 1e-3f;
     std::string layers = engine::kDefaultLayers;
     bool json = false, force = false, quiet = false, act_order = false;
-    std::string objective = "weight", calib;
+    std::string objective = "weight", calib, device = "cpu";
     int64_t calib_tokens = 16384, calib_ctx = 512;
     double damp = 0.01;
   };
@@ -65,7 +65,12 @@ Command add_quantize(CLI::App& app) {
   sub->add_flag("--act-order", o->act_order, "gptq: quantize columns by decreasing activation energy");
   sub->add_option("--damp", o->damp, "gptq: dampening fraction of mean diag(H)")->capture_default_str();
   sub->add_option("--threads", o->threads, "threads in all (0 = all cores)")->capture_default_str();
-  sub->add_option("--jobs", o->jobs, "layers quantized at once (0 = auto)")->capture_default_str();
+  sub->add_option("--jobs", o->jobs, "layers quantized at once (0 = auto: all threads on cpu, 2 on cuda)")
+      ->capture_default_str();
+  sub->add_option("--device", o->device,
+                  "cpu | cuda. cuda: objective weight only; device memory is bounded: each job holds ~14 bytes "
+                  "per weight of the largest linear (0.8 GB for 14336x4096)")
+      ->capture_default_str();
   sub->add_flag("--json", o->json, "print the report as JSON on stdout");
   sub->add_flag("--force", o->force, "replace an existing output directory");
   sub->add_flag("-q,--quiet", o->quiet, "no progress bar");
@@ -93,6 +98,11 @@ Command add_quantize(CLI::App& app) {
             c.objective = engine::objective_from_name(o->objective);
             c.act_order = o->act_order;
             c.damp = o->damp;
+            req.device = engine::quant_device_from_name(o->device);
+            if (req.device == engine::QuantDevice::Cuda) {
+              c.validate();
+              engine::require_gpu_quantize(c, "quantize --device cuda");  // before any calibration work
+            }
             std::optional<engine::CalibrationStats> stats;
             if (c.objective != engine::Objective::Weight) {
               LORDS_CHECK(!o->calib.empty(), ErrorKind::Usage, "--objective {} needs --calib FILE", o->objective);

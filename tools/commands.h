@@ -22,11 +22,13 @@ Command add_perplexity(CLI::App& app);
 Command add_generate(CLI::App& app);
 Command add_bench(CLI::App& app);
 Command add_bench_ppl(CLI::App& app);
+Command add_bench_quant_gpu(CLI::App& app);
 Command add_bench_kernels(CLI::App& app);
 
 inline std::vector<Command> all_commands(CLI::App& app) {
   return {add_quantize(app), add_inspect(app), add_dequantize(app), add_bench_solvers(app), add_convert(app),
-          add_perplexity(app), add_generate(app),   add_bench(app), add_bench_ppl(app), add_bench_kernels(app)};
+          add_perplexity(app), add_generate(app),   add_bench(app), add_bench_ppl(app), add_bench_kernels(app),
+          add_bench_quant_gpu(app)};
 }
 
 }  // namespace lords::tools

@@ -72,9 +72,21 @@ TEST_F(Cli, BadInputIsOneLineAndExitOne) {
   EXPECT_FALSE(fs::exists(tmp_.file("out")));
 }
 
+#if !defined(LORDS_HAVE_CUDA)
+// A build without CUDA still knows --device cuda, and says in one line why it cannot run it.
+TEST_F(Cli, DeviceCudaWithoutCudaBuildIsOneLine) {
+  for (const std::string& args : {"quantize " + tmp_.file("src") + " --device cuda -q", std::string("bench-quant-gpu")}) {
+    const Result r = lords_cli(args);
+    EXPECT_EQ(r.code, 1) << args << "\n" << r.out;
+    EXPECT_NE(r.out.find("built without CUDA"), std::string::npos) << args << "\n" << r.out;
+    EXPECT_LE(std::count(r.out.begin(), r.out.end(), '\n'), 1) << r.out;
+  }
+}
+#endif
+
 TEST(CliHelp, EverySubcommandHasHelp) {
   for (const char* sub : {"quantize", "inspect", "dequantize", "convert", "bench-solvers", "perplexity", "generate",
-                          "bench", "bench-ppl"}) {
+                          "bench", "bench-ppl", "bench-quant-gpu"}) {
     const Result r = lords_cli(std::string(sub) + " --help");
     EXPECT_EQ(r.code, 0) << sub;
     EXPECT_NE(r.out.find("Usage"), std::string::npos) << r.out;

@@ -1,5 +1,6 @@
 // The runtime commands of the real binary on a seeded random model carrying a real (tiny Llama-3-style)
-// tokenizer: perplexity, generate, bench, calibrated quantize; bad input gives one line and exit 1.
+// tokenizer: perplexity, generate, bench, calibrated quantize; bad input gives one line and exit 1, and
+// so does `--device cuda` where no GPU is usable (tests/cuda/test_gpu_cli.cpp covers it where one is).
 #include <gtest/gtest.h>
 
 #include <array>
@@ -12,6 +13,7 @@
 #include "common/cli_runner.h"
 #include "common/random_model.h"
 #include "common/temp_dir.h"
+#include "lords/runtime/load_model.h"
 
 namespace fs = std::filesystem;
 using namespace lords;
@@ -21,6 +23,14 @@ namespace {
 using Result = test::CliResult;
 
 Result run_cli(const std::string& args) { return test::run_cli(LORDS_BINARY, args); }
+
+// The command fails with exit 1 and one line holding `phrase`.
+void expect_fail(const std::string& args, const std::string& phrase) {
+  const Result r = run_cli(args);
+  EXPECT_EQ(r.code, 1) << args << "\n" << r.out;
+  EXPECT_NE(r.out.find(phrase), std::string::npos) << args << "\n" << r.out;
+  EXPECT_LE(std::count(r.out.begin(), r.out.end(), '\n'), 1) << r.out;
+}
 
 class CliRuntime : public ::testing::Test {
  protected:
@@ -76,22 +86,27 @@ TEST_F(CliRuntime, CalibratedQuantizeNamesItsCalibrationText) {
 }
 
 TEST_F(CliRuntime, BadInputIsOneLineAndExitOne) {
-  auto expect_fail = [](const std::string& args, const std::string& phrase) {
-    const Result r = run_cli(args);
-    EXPECT_EQ(r.code, 1) << args << "\n" << r.out;
-    EXPECT_NE(r.out.find(phrase), std::string::npos) << args << "\n" << r.out;
-    EXPECT_LE(std::count(r.out.begin(), r.out.end(), '\n'), 1) << r.out;
-  };
   std::ofstream(tmp_.file("bad.txt")) << "caf\xc3(";
   expect_fail("perplexity " + tmp_.file("m") + " --text " + tmp_.file("bad.txt"), "not valid UTF-8 at byte 3");
   expect_fail("perplexity " + tmp_.file("m") + " --text " + tmp_.file("eval.txt") + " --ctx 100000",
               "exceeds the model's maximum context");
   expect_fail("generate " + tmp_.file("m") + " -p hi -n 100000", "exceeds the model's maximum context");
   expect_fail("quantize " + tmp_.file("m") + " --objective gptq -q", "--calib");
+  expect_fail("perplexity " + tmp_.file("m") + " --text " + tmp_.file("eval.txt") + " --device tpu",
+              "--device must be cpu or cuda, got 'tpu'");
   // A tokenizer of an unsupported type.
   nlohmann::json wordpiece = {{"model", {{"type", "WordPiece"}, {"vocab", {{"a", 0}}}}}};
   std::ofstream(tmp_.file("m/tokenizer.json")) << wordpiece.dump();
   expect_fail("perplexity " + tmp_.file("m") + " --text " + tmp_.file("eval.txt"), "WordPiece");
+}
+
+TEST_F(CliRuntime, DeviceCudaWithoutAGpuIsOneLineAndExitOne) {
+  if (runtime::device_available(runtime::Device::Cuda)) GTEST_SKIP() << "a GPU is usable here";
+  const std::string m = tmp_.file("m"), text = tmp_.file("eval.txt");
+  for (const std::string& args :
+       {"perplexity " + m + " --text " + text + " --ctx 64", "generate " + m + " -p hi -n 2",
+        "bench " + m + " -p 4 -n 2 -r 1", "bench-ppl " + m + " --text " + text + " --methods rtn --bits 4"})
+    expect_fail(args + " --device cuda", "[--device cuda]");
 }
 
 }  // namespace

@@ -17,6 +17,8 @@
 namespace lords::engine {
 namespace {
 
+constexpr int kGpuJobs = 2;  // default layers in flight with --device cuda
+
 struct Plan {
   std::vector<model::ResolvedWeight> quantized;  // linears to quantize
   std::vector<model::ResolvedWeight> plain;      // everything else, copied through
@@ -85,6 +87,8 @@ ModelQuantReport quantize_model(const QuantizeRequest& req) {
   const auto start = std::chrono::steady_clock::now();
   const QuantConfig& config = req.config;
   config.validate();
+  const bool gpu = req.device == QuantDevice::Cuda;
+  if (gpu) require_gpu_quantize(config, "quantize --device cuda");
   io::ModelSource src = io::open_model(req.source);
   const model::ModelConfig mc = model::parse_model_config(src.config, src.config_path);
   const Plan plan = make_plan(src, mc, config);
@@ -93,8 +97,12 @@ ModelQuantReport quantize_model(const QuantizeRequest& req) {
   const quant::Codebook cb = quant::make_codebook(config.codebook, config.bits);
 
   const int threads = config.threads > 0 ? config.threads : default_threads();
-  const int jobs = config.jobs > 0 ? config.jobs : std::min<int>(threads, static_cast<int>(plan.quantized.size()));
+  // On the GPU a second job overlaps one layer's host work (load, pack, write) with another's solve;
+  // more would only add device memory.
+  const int auto_jobs = gpu ? kGpuJobs : threads;
+  const int jobs = config.jobs > 0 ? config.jobs : std::min<int>(auto_jobs, static_cast<int>(plan.quantized.size()));
   const int inner = std::max(1, threads / std::max(1, jobs));
+  std::vector<std::unique_ptr<GpuLinearQuantizer>> gpu_quantizers(static_cast<size_t>(gpu ? jobs : 0));
 
   std::optional<AtomicDir> out_dir;
   std::optional<io::SafetensorsWriter> writer;
@@ -116,11 +124,12 @@ ModelQuantReport quantize_model(const QuantizeRequest& req) {
   ModelQuantReport report;
   report.source = req.source;
   report.config = config;
+  report.device = req.device;
   if (req.calibration != nullptr)
     report.calibration = fmt::format("{} ({} tokens)", req.calibration->text, req.calibration->tokens);
   report.layers.resize(plan.quantized.size());
   Progress progress("quantize", static_cast<int64_t>(plan.quantized.size()), req.progress);
-  parallel_for(static_cast<int64_t>(plan.quantized.size()), jobs, [&](int64_t i, int) {
+  parallel_for(static_cast<int64_t>(plan.quantized.size()), jobs, [&](int64_t i, int worker) {
     set_inner_threads(inner);
     const model::ResolvedWeight& w = plan.quantized[static_cast<size_t>(i)];
     const HostTensor W = model::load_weight(src, w);
@@ -134,7 +143,14 @@ ModelQuantReport quantize_model(const QuantizeRequest& req) {
                   w.spec.internal);
       H = it->second.get();
     }
-    const QuantizedLinear q = quantize_linear(W.data.data(), W.shape[0], W.shape[1], config, cb, &stats, H);
+    QuantizedLinear q;
+    if (gpu) {
+      std::unique_ptr<GpuLinearQuantizer>& gq = gpu_quantizers[static_cast<size_t>(worker)];
+      if (!gq) gq = std::make_unique<GpuLinearQuantizer>();  // created on its worker's thread
+      q = gq->quantize(W.data.data(), W.shape[0], W.shape[1], config, cb, &stats);
+    } else {
+      q = quantize_linear(W.data.data(), W.shape[0], W.shape[1], config, cb, &stats, H);
+    }
     if (writer) {
       const auto tensors = quantized_tensors(w.spec.hf, q, config.bits, config.scale_dtype);
       const auto bytes = quantized_bytes(q, config.bits, config.scale_dtype);

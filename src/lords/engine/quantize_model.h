@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "lords/engine/gpu_quant.h"
 #include "lords/engine/linear_quant.h"
 #include "lords/engine/quant_config.h"
 
@@ -19,6 +20,7 @@ namespace lords::engine {
 struct ModelQuantReport {
   std::string source;
   QuantConfig config;
+  QuantDevice device = QuantDevice::Cpu;
   std::vector<LinearStats> layers;  // in model order
   double seconds = 0;
   std::string calibration;          // calibration text and token count, empty for weight-only
@@ -48,6 +50,9 @@ struct QuantizeRequest {
   bool overwrite = false;
   bool progress = true;
   const CalibrationStats* calibration = nullptr;  // required by objectives act and gptq
+  // Cuda: every linear is uploaded, solved on the GPU and downloaded, config.jobs (default 2) at once,
+  // each job with its own device buffers (gpu_quant.h); objective weight only.
+  QuantDevice device = QuantDevice::Cpu;
 };
 
 ModelQuantReport quantize_model(const QuantizeRequest& request);

@@ -11,6 +11,7 @@ nlohmann::json ModelQuantReport::to_json() const {
   nlohmann::json j;
   j["source"] = source;
   j["settings"] = config.to_json();
+  j["device"] = quant_device_name(device);
   j["seconds"] = seconds;
   j["weights"] = weights;
   j["scale_floats"] = scale_floats;

@@ -25,9 +25,15 @@ int64_t parity_rank(int64_t N, int64_t K, int64_t G) {
 SvdInit svd_init_from_blocks(const float* W, int64_t N, int64_t K, int64_t G, int64_t r) {
   LORDS_CHECK(N > 0 && K > 0 && G > 0 && r >= 0, ErrorKind::Usage,
               "[svd_init] bad shape ({}, {}), block {} or rank {}", N, K, G, r);
+  const std::vector<float> s = block_absmax(W, N, K, G);
+  return svd_init_from_absmax(s.data(), N, K, G, r);
+}
+
+SvdInit svd_init_from_absmax(const float* s, int64_t N, int64_t K, int64_t G, int64_t r) {
+  LORDS_CHECK(N > 0 && K > 0 && G > 0 && r >= 0, ErrorKind::Usage,
+              "[svd_init] bad shape ({}, {}), block {} or rank {}", N, K, G, r);
   const int64_t nb = num_blocks(K, G);
   const int64_t m = std::min(N, nb);  // number of singular values of s D^1/2 (and nonzero ones of S)
-  const std::vector<float> s = block_absmax(W, N, K, G);
   std::vector<double> sqrt_len(static_cast<size_t>(nb));
   for (int64_t j = 0; j < nb; ++j) sqrt_len[static_cast<size_t>(j)] = std::sqrt(static_cast<double>(std::min(G, K - j * G)));
 
@@ -35,7 +41,7 @@ SvdInit svd_init_from_blocks(const float* W, int64_t N, int64_t K, int64_t G, in
   std::vector<double> M(static_cast<size_t>(N * nb));
   for (int64_t n = 0; n < N; ++n)
     for (int64_t j = 0; j < nb; ++j)
-      M[static_cast<size_t>(n * nb + j)] = s[static_cast<size_t>(n * nb + j)] * sqrt_len[static_cast<size_t>(j)];
+      M[static_cast<size_t>(n * nb + j)] = s[n * nb + j] * sqrt_len[static_cast<size_t>(j)];
   std::vector<double> sv(static_cast<size_t>(m)), U(static_cast<size_t>(N * m)), VT(static_cast<size_t>(m * nb));
   const lapack_int info = LAPACKE_dgesdd(LAPACK_ROW_MAJOR, 'S', static_cast<lapack_int>(N), static_cast<lapack_int>(nb),
                                          M.data(), static_cast<lapack_int>(nb), sv.data(), U.data(),

@@ -31,6 +31,8 @@ struct SvdInit {
 // S from block absmax with block size G, truncated to rank r (r may exceed rank(S): extra
 // components are zero and the reconstruction is exact).
 SvdInit svd_init_from_blocks(const float* W, int64_t N, int64_t K, int64_t G, int64_t r);
+// The same from the block absmax s (N, num_blocks(K, G)) already computed (e.g. on the GPU).
+SvdInit svd_init_from_absmax(const float* s, int64_t N, int64_t K, int64_t G, int64_t r);
 
 // S = B A materialized (N, K); sgemm.
 void lowrank_product(const LowRankScale& s, float* S);

@@ -7,7 +7,7 @@
 
 #include "lords/core/error.h"
 #include "lords/core/parallel.h"
-#include "lords/runtime/llama_model.h"
+#include "lords/runtime/load_model.h"
 
 namespace lords::runtime {
 namespace {
@@ -21,11 +21,12 @@ std::pair<double, double> mean_sd(const std::vector<double>& v) {
   return {m, v.size() > 1 ? std::sqrt(s / static_cast<double>(v.size() - 1)) : 0.0};
 }
 
-std::string describe_weights(const std::string& path, const LlamaModel& m) {
-  if (m.quantized_linears() == 0) return "fp32 (dense)";
+std::string describe_weights(const std::string& path, const CausalLM& m) {
   std::ifstream in(path + "/config.json");
   const nlohmann::json cfg = nlohmann::json::parse(in, nullptr, false);
-  if (cfg.is_discarded() || !cfg.contains("quantization_config")) return "quantized";
+  const bool checkpoint = !cfg.is_discarded() && cfg.contains("quantization_config");
+  // Dense weights run as fp32 on the cpu and as fp16 on cuda.
+  if (!checkpoint) return m.device() == Device::Cuda ? "fp16 (dense)" : "fp32 (dense)";
   const auto& q = cfg["quantization_config"];
   return fmt::format("{} {}{} G{}", q.value("method", "?"), q.value("codebook", "?"), q.value("bits", 0),
                      q.value("block", 0));
@@ -38,14 +39,16 @@ std::vector<BenchModelRow> bench_models(const BenchModelOptions& opt) {
   set_inner_threads(opt.threads > 0 ? opt.threads : default_threads());
   std::vector<BenchModelRow> rows;
   for (const std::string& path : opt.models) {
-    LlamaModel model = LlamaModel::load(path, Backend::Cpu);
+    const std::unique_ptr<CausalLM> lm = load_causal_lm(path, opt.device);
+    CausalLM& model = *lm;
     LORDS_CHECK(opt.pp + opt.tg <= model.max_context(), ErrorKind::Usage,
                 "-p {} + -n {} exceeds the model's maximum context of {}", opt.pp, opt.tg, model.max_context());
     const std::string weights = describe_weights(path, model);
     std::vector<int32_t> prompt(static_cast<size_t>(opt.pp));
     for (int64_t i = 0; i < opt.pp; ++i) prompt[static_cast<size_t>(i)] = static_cast<int32_t>((i * 7919 + 11) % model.vocab());
     std::vector<float> logits(static_cast<size_t>(model.vocab()));
-    KvCache cache = model.make_cache(opt.pp + opt.tg);
+    const std::unique_ptr<KvCacheBase> cache_ptr = model.new_cache(opt.pp + opt.tg);
+    KvCacheBase& cache = *cache_ptr;
     std::vector<double> pp_tps, tg_tps;
     for (int rep = -1; rep < opt.reps; ++rep) {  // rep -1 warms up caches and buffers
       cache.reset();
@@ -70,14 +73,15 @@ std::vector<BenchModelRow> bench_models(const BenchModelOptions& opt) {
     const auto [ppm, pps] = mean_sd(pp_tps);
     const auto [tgm, tgs] = mean_sd(tg_tps);
     const std::string name = std::filesystem::path(path).filename().string();
-    rows.push_back({name, fmt::format("pp{}", opt.pp), weights, ppm, pps});
-    rows.push_back({name, fmt::format("tg{}", opt.tg), weights, tgm, tgs});
+    const std::string device = device_name(opt.device);
+    rows.push_back({name, fmt::format("pp{}", opt.pp), weights, device, ppm, pps});
+    rows.push_back({name, fmt::format("tg{}", opt.tg), weights, device, tgm, tgs});
   }
   return rows;
 }
 
 std::string bench_models_table(const std::vector<BenchModelRow>& rows) {
-  std::string s = "| model | weights | test | t/s | vs first model |\n|---|---|---|---|---|\n";
+  std::string s = "| model | weights | device | test | t/s | vs first model |\n|---|---|---|---|---|---|\n";
   for (const auto& r : rows) {
     double base = 0;
     for (const auto& o : rows)
@@ -85,8 +89,8 @@ std::string bench_models_table(const std::vector<BenchModelRow>& rows) {
         base = o.mean_tps;
         break;
       }
-    s += fmt::format("| {} | {} | {} | {:.2f} ± {:.2f} | {:.2f}x |\n", r.model, r.weights, r.test, r.mean_tps, r.sd_tps,
-                     base > 0 ? r.mean_tps / base : 0.0);
+    s += fmt::format("| {} | {} | {} | {} | {:.2f} ± {:.2f} | {:.2f}x |\n", r.model, r.weights, r.device, r.test,
+                     r.mean_tps, r.sd_tps, base > 0 ? r.mean_tps / base : 0.0);
   }
   return s;
 }
@@ -94,7 +98,8 @@ std::string bench_models_table(const std::vector<BenchModelRow>& rows) {
 nlohmann::json bench_models_json(const std::vector<BenchModelRow>& rows) {
   nlohmann::json j = nlohmann::json::array();
   for (const auto& r : rows)
-    j.push_back({{"model", r.model}, {"weights", r.weights}, {"test", r.test}, {"tps_mean", r.mean_tps}, {"tps_sd", r.sd_tps}});
+    j.push_back({{"model", r.model}, {"weights", r.weights}, {"device", r.device}, {"test", r.test},
+                 {"tps_mean", r.mean_tps}, {"tps_sd", r.sd_tps}});
   return j;
 }
 

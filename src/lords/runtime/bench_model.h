@@ -8,6 +8,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "lords/runtime/causal_lm.h"
+
 namespace lords::runtime {
 
 struct BenchModelOptions {
@@ -15,11 +17,13 @@ struct BenchModelOptions {
   int64_t pp = 512, tg = 128;
   int reps = 3;
   int threads = 0;
+  Device device = Device::Cpu;
 };
 
 struct BenchModelRow {
   std::string model, test;  // test: "pp512" / "tg128"
-  std::string weights;      // "fp32", "lords nf4 r=parity", ...
+  std::string weights;      // "fp32 (dense)", "lords nf4 G64", ...
+  std::string device;       // "cpu" | "cuda"
   double mean_tps = 0, sd_tps = 0;
 };
 

@@ -9,6 +9,7 @@
 #include "lords/core/parallel.h"
 #include "lords/engine/quantize_model.h"
 #include "lords/runtime/calibrate.h"
+#include "lords/runtime/load_model.h"
 #include "lords/runtime/perplexity.h"
 #include "lords/runtime/text_source.h"
 
@@ -47,6 +48,7 @@ BenchPplResult bench_ppl(const BenchPplOptions& opt) {
   const int threads = opt.threads > 0 ? opt.threads : default_threads();
   set_inner_threads(threads);
   for (const auto& m : opt.methods) config_for(m, 4, 128, opt.steps, threads);  // validate names up front
+  require_device(opt.device);
   const Tokenizer tok = load_model_tokenizer(opt.model);
   const std::vector<int32_t> eval_ids = tok.encode(read_text_file(opt.eval_text), AddSpecial::No);
   PerplexityOptions popt;
@@ -61,7 +63,8 @@ BenchPplResult bench_ppl(const BenchPplOptions& opt) {
   std::optional<engine::CalibrationStats> stats;
   {
     LlamaModel base = LlamaModel::load(opt.model, Backend::Cpu);
-    const PerplexityResult r = perplexity(base, eval_ids, popt);
+    const std::unique_ptr<CausalLM> base_on_device = copy_to_device(base, opt.device);  // null: cpu
+    const PerplexityResult r = perplexity(base_on_device ? *base_on_device : base, eval_ids, popt);
     out.rows.push_back({16, 0, "unquantized", 16.0, r.ppl(), r.ppl() * r.nll_se, 0, 0, r.seconds});
     const bool calibrated = std::any_of(opt.methods.begin(), opt.methods.end(), [](const std::string& m) {
       return m == "gptq" || m == "lords-act" || m == "lords-gptq";
@@ -91,8 +94,8 @@ BenchPplResult bench_ppl(const BenchPplOptions& opt) {
         req.progress = false;
         if (req.config.objective != engine::Objective::Weight) req.calibration = &*stats;
         const engine::ModelQuantReport q = engine::quantize_model(req);
-        LlamaModel model = LlamaModel::load(tmp, Backend::Cpu);
-        const PerplexityResult r = perplexity(model, eval_ids, popt);
+        const std::unique_ptr<CausalLM> model = load_causal_lm(tmp, opt.device);
+        const PerplexityResult r = perplexity(*model, eval_ids, popt);
         out.rows.push_back({bits, block, method, q.bits_per_weight(), r.ppl(), r.ppl() * r.nll_se, q.total_rel_err(),
                             q.seconds, r.seconds});
         if (opt.progress)

@@ -10,6 +10,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "lords/runtime/causal_lm.h"
+
 namespace lords::runtime {
 
 struct BenchPplOptions {
@@ -23,6 +25,7 @@ struct BenchPplOptions {
   int steps = -1;  // -1: each solver's default
   int threads = 0;
   bool progress = true;
+  Device device = Device::Cpu;  // where perplexity runs (calibration always runs on the cpu model)
 };
 
 struct BenchPplRow {

@@ -47,7 +47,7 @@ int32_t sample_token(const float* logits, int64_t V, const SamplingOptions& opt,
   return order[n - 1];
 }
 
-GenerateResult generate(LlamaModel& model, const std::vector<int32_t>& prompt, const GenerateOptions& opt,
+GenerateResult generate(CausalLM& model, const std::vector<int32_t>& prompt, const GenerateOptions& opt,
                         const std::function<void(int32_t)>& on_token) {
   LORDS_CHECK(!prompt.empty(), ErrorKind::Usage, "the prompt is empty");
   LORDS_CHECK(opt.max_new_tokens >= 0, ErrorKind::Usage, "-n must be >= 0");
@@ -55,12 +55,12 @@ GenerateResult generate(LlamaModel& model, const std::vector<int32_t>& prompt, c
   LORDS_CHECK(total <= model.max_context(), ErrorKind::Usage,
               "prompt ({} tokens) + {} new tokens exceeds the model's maximum context of {} tokens", prompt.size(),
               opt.max_new_tokens, model.max_context());
-  KvCache cache = model.make_cache(total);
+  const std::unique_ptr<KvCacheBase> cache = model.new_cache(total);
   std::vector<float> logits(static_cast<size_t>(model.vocab()));
   uint64_t rng = opt.sampling.seed;
   GenerateResult r;
   auto t0 = std::chrono::steady_clock::now();
-  model.forward(prompt.data(), static_cast<int64_t>(prompt.size()), cache, logits.data(), LogitsMode::Last);
+  model.forward(prompt.data(), static_cast<int64_t>(prompt.size()), *cache, logits.data(), LogitsMode::Last);
   auto t1 = std::chrono::steady_clock::now();
   r.prompt_seconds = std::chrono::duration<double>(t1 - t0).count();
   for (int64_t i = 0; i < opt.max_new_tokens; ++i) {
@@ -68,7 +68,7 @@ GenerateResult generate(LlamaModel& model, const std::vector<int32_t>& prompt, c
     r.tokens.push_back(tok);
     if (on_token) on_token(tok);
     if ((opt.stop_token && tok == *opt.stop_token) || i + 1 == opt.max_new_tokens) break;
-    model.forward(&tok, 1, cache, logits.data(), LogitsMode::Last);
+    model.forward(&tok, 1, *cache, logits.data(), LogitsMode::Last);
   }
   r.gen_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
   return r;

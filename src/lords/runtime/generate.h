@@ -7,7 +7,7 @@
 #include <optional>
 #include <vector>
 
-#include "lords/runtime/llama_model.h"
+#include "lords/runtime/causal_lm.h"
 
 namespace lords::runtime {
 
@@ -29,7 +29,7 @@ struct GenerateResult {
 };
 
 // on_token is called with each new token as soon as it is chosen (for streaming).
-GenerateResult generate(LlamaModel& model, const std::vector<int32_t>& prompt, const GenerateOptions& opt,
+GenerateResult generate(CausalLM& model, const std::vector<int32_t>& prompt, const GenerateOptions& opt,
                         const std::function<void(int32_t)>& on_token = {});
 
 // Picks a token from one logits row (V). Deterministic for a given rng state.

@@ -57,7 +57,8 @@ void Linear::set_bias(std::optional<std::vector<float>> bias, const std::string&
   bias_ = std::move(bias);
 }
 
-ops::QWeight Linear::view() const {
+ops::QWeight Linear::quantized_weight() const {
+  LORDS_ASSERT(quant_);
   const Quantized& q = *quant_;
   ops::QWeight w;
   w.kind = q.kind;
@@ -82,7 +83,7 @@ void Linear::forward(float* Y, const float* X, int64_t M, Backend backend) const
     else ops::cpu::matmul(Y, X, W_->data.data(), bias, M, N_, K_);
     return;
   }
-  const ops::QWeight w = view();
+  const ops::QWeight w = quantized_weight();
   if (backend == Backend::Ref) ops::ref::qmatmul(Y, X, M, w);
   else ops::cpu::qmatmul(Y, X, M, w);
   if (bias)

@@ -31,6 +31,13 @@ class Linear {
   int64_t K() const { return K_; }  // in_features
   bool is_quantized() const { return quant_.has_value(); }
 
+  // The weight, for uploading it to another device: the dense W (N, K) (null when quantized), the
+  // quantized weight as the kernels see it (only when is_quantized(); a view of this layer's memory),
+  // and the bias (N) if any.
+  const HostTensor* dense_weight() const { return W_.get(); }
+  ops::QWeight quantized_weight() const;
+  const std::optional<std::vector<float>>& bias() const { return bias_; }
+
   // Y (M, N), X (M, K); Y must not alias X.
   void forward(float* Y, const float* X, int64_t M, Backend backend) const;
 
@@ -45,7 +52,6 @@ class Linear {
     int64_t G = 0;               // Block
     std::vector<float> scales;   // Block: (N, ceil(K/G))
   };
-  ops::QWeight view() const;
   void set_bias(std::optional<std::vector<float>> bias, const std::string& name);
 
   int64_t N_ = 0, K_ = 0;

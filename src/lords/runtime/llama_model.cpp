@@ -221,35 +221,15 @@ int64_t LlamaModel::quantized_linears() const {
 }
 
 KvCache LlamaModel::make_cache(int64_t capacity) const {
-  if (capacity == 0) capacity = config_.max_pos;
-  LORDS_CHECK(capacity <= config_.max_pos, ErrorKind::Usage,
-              "[kv_cache] context of {} tokens exceeds the model's maximum of {}", capacity, config_.max_pos);
-  return KvCache(config_.n_layer, capacity, config_.n_head_kv, config_.head_dim);
+  return KvCache(config_.n_layer, cache_capacity(config_, capacity), config_.n_head_kv, config_.head_dim);
+}
+
+std::unique_ptr<KvCacheBase> LlamaModel::new_cache(int64_t capacity) const {
+  return std::make_unique<KvCache>(make_cache(capacity));
 }
 
 // ---------------------------------------------------------------------------------------------
 // Forward.
-
-void LlamaModel::check_forward(const int32_t* tokens, int64_t T, const KvCache& cache) const {
-  LORDS_CHECK(T > 0, ErrorKind::Usage, "[forward] need at least one token, got {}", T);
-  LORDS_CHECK(cache.n_layer() == config_.n_layer && cache.n_head_kv() == config_.n_head_kv &&
-                  cache.head_dim() == config_.head_dim,
-              ErrorKind::Usage, "[forward] KV cache is for {} layers x {} kv heads x {} dims, the model has {} x {} x {}",
-              cache.n_layer(), cache.n_head_kv(), cache.head_dim(), config_.n_layer, config_.n_head_kv,
-              config_.head_dim);
-  const int64_t end = cache.pos + T;
-  LORDS_CHECK(cache.pos >= 0, ErrorKind::Usage, "[forward] KV cache position {} is negative", cache.pos);
-  LORDS_CHECK(end <= config_.max_pos, ErrorKind::Usage, "[forward] context of {} tokens exceeds the model's maximum of {}",
-              end, config_.max_pos);
-  LORDS_CHECK(end <= cache.capacity(), ErrorKind::Usage,
-              "[forward] context of {} tokens exceeds the KV cache capacity of {}", end, cache.capacity());
-  LORDS_CHECK(sliding_window_ == 0 || end <= sliding_window_, ErrorKind::Unsupported,
-              "[forward] context of {} tokens exceeds the sliding window of {} (sliding-window attention is not "
-              "implemented)", end, sliding_window_);
-  for (int64_t t = 0; t < T; ++t)
-    LORDS_CHECK(tokens[t] >= 0 && tokens[t] < config_.vocab, ErrorKind::Usage,
-                "[forward] token id {} at index {} is outside the vocabulary [0, {})", tokens[t], t, config_.vocab);
-}
 
 void LlamaModel::reserve(int64_t T) {
   if (T <= ws_.rows) return;
@@ -298,8 +278,12 @@ void LlamaModel::run_layer(int64_t il, int64_t T, KvCache& cache) {
   add_to(ws_.x.data(), ws_.tmp.data(), T * D);
 }
 
-void LlamaModel::forward(const int32_t* tokens, int64_t T, KvCache& cache, float* logits, LogitsMode mode) {
-  check_forward(tokens, T, cache);
+void LlamaModel::forward(const int32_t* tokens, int64_t T, KvCacheBase& base_cache, float* logits, LogitsMode mode) {
+  auto* host_cache = dynamic_cast<KvCache*>(&base_cache);
+  LORDS_CHECK(host_cache != nullptr, ErrorKind::Usage,
+              "[forward] the KV cache was made by a model on another device; this model runs on the cpu");
+  KvCache& cache = *host_cache;
+  check_forward(config_, sliding_window_, tokens, T, cache);
   reserve(T);
   const Kernels& kn = kernels(backend_);
   const int64_t D = config_.hidden;

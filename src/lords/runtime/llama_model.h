@@ -20,15 +20,11 @@
 #include "lords/core/tensor.h"
 #include "lords/model/model_config.h"
 #include "lords/runtime/backend.h"
+#include "lords/runtime/causal_lm.h"
 #include "lords/runtime/kv_cache.h"
 #include "lords/runtime/linear.h"
 
 namespace lords::runtime {
-
-enum class LogitsMode {
-  All,   // logits (T, V): one row per input token (perplexity)
-  Last,  // logits (1, V): only the last token's row (generation); skips the head on the others
-};
 
 // The inputs of a layer's linears, for observers (calibration): AttnIn feeds q/k/v, AttnOut feeds
 // o_proj, FfnIn feeds gate/up, FfnDown feeds down_proj.
@@ -43,32 +39,36 @@ struct LlamaLayer {
   Linear gate, up, down;         // (I, D) (I, D) (D, I)
 };
 
-class LlamaModel {
+// The host implementation of CausalLM (GpuLlamaModel is built from one of these).
+class LlamaModel final : public CausalLM {
  public:
   // HF directory, .gguf file, or lords checkpoint directory (its model.safetensors metadata says
   // format "lords-checkpoint"). Throws Error naming the path and the problem.
   static LlamaModel load(const std::string& path, Backend backend);
 
-  const model::ModelConfig& config() const { return config_; }
+  const model::ModelConfig& config() const override { return config_; }
+  Device device() const override { return Device::Cpu; }
   Backend backend() const { return backend_; }
   void set_backend(Backend b) { backend_ = b; }
-  int64_t vocab() const { return config_.vocab; }
-  int64_t max_context() const { return config_.max_pos; }  // max_position_embeddings
-  int64_t quantized_linears() const;  // how many linears run on qmatmul
+  int64_t quantized_linears() const override;  // how many linears run on qmatmul
 
   // A cache for up to `capacity` tokens (0: max_position_embeddings). Throws Error{Usage} beyond it.
   KvCache make_cache(int64_t capacity = 0) const;
+  std::unique_ptr<KvCacheBase> new_cache(int64_t capacity) const override;
 
   // Observes the input of every linear during forward (nullptr to stop).
   void set_input_observer(InputObserver observer) { observer_ = std::move(observer); }
 
-  // Runs T tokens at positions cache.pos .. cache.pos+T-1, appends their keys/values to the cache and
-  // advances cache.pos by T. logits: (T, V) for LogitsMode::All, (1, V) for Last.
-  // Throws Error{Usage} (and leaves the cache untouched) on T <= 0, a token id outside [0, V), a
-  // context beyond max_position_embeddings or the cache capacity, or a cache made for another model;
-  // Error{Unsupported} on a context beyond a sliding window. Not reentrant: one forward at a time per model (it owns one workspace); use
-  // one KvCache per sequence.
-  void forward(const int32_t* tokens, int64_t T, KvCache& cache, float* logits, LogitsMode mode);
+  // The CausalLM contract (causal_lm.h); cache must be a KvCache (host memory).
+  void forward(const int32_t* tokens, int64_t T, KvCacheBase& cache, float* logits, LogitsMode mode) override;
+
+  // The weights, for building the same model on another device (GpuLlamaModel).
+  const HostTensor& embedding() const { return *embed_; }  // (V, D)
+  const std::vector<LlamaLayer>& layers() const { return layers_; }
+  const std::vector<float>& output_norm() const { return out_norm_; }  // (D)
+  const Linear& head() const { return head_; }                         // (V, D)
+  const std::vector<float>& inv_freq() const { return inv_freq_; }     // (Dh/2), rope_scaling applied
+  int64_t sliding_window() const { return sliding_window_; }           // 0: none
 
  private:
   // Activations of one forward call, grown (never shrunk) to the largest T seen: no allocation per op
@@ -87,7 +87,6 @@ class LlamaModel {
   struct Builder;
   friend struct Builder;
 
-  void check_forward(const int32_t* tokens, int64_t T, const KvCache& cache) const;
   void reserve(int64_t T);
   void run_layer(int64_t l, int64_t T, KvCache& cache);
 

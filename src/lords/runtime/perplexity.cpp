@@ -58,8 +58,8 @@ nlohmann::json PerplexityResult::to_json() const {
   return j;
 }
 
-PerplexityResult perplexity(LlamaModel& model, const std::vector<int32_t>& tokens, const PerplexityOptions& opt,
-                            LlamaModel* base) {
+PerplexityResult perplexity(CausalLM& model, const std::vector<int32_t>& tokens, const PerplexityOptions& opt,
+                            CausalLM* base) {
   const auto start = std::chrono::steady_clock::now();
   const int64_t n_ctx = opt.n_ctx, V = model.vocab();
   LORDS_CHECK(n_ctx >= 8, ErrorKind::Usage, "--ctx must be at least 8, got {}", n_ctx);
@@ -71,9 +71,9 @@ PerplexityResult perplexity(LlamaModel& model, const std::vector<int32_t>& token
   if (base != nullptr)
     LORDS_CHECK(base->vocab() == V, ErrorKind::Usage, "--kl-base has vocabulary {}, the model {}", base->vocab(), V);
   const int64_t first = opt.protocol == PplProtocol::SecondHalf ? n_ctx / 2 : 0;
-  KvCache cache = model.make_cache(n_ctx);
-  std::optional<KvCache> base_cache;
-  if (base != nullptr) base_cache = base->make_cache(n_ctx);
+  const std::unique_ptr<KvCacheBase> cache = model.new_cache(n_ctx);
+  std::unique_ptr<KvCacheBase> base_cache;
+  if (base != nullptr) base_cache = base->new_cache(n_ctx);
   std::vector<float> logits(static_cast<size_t>(n_ctx * V)), base_logits;
   if (base != nullptr) base_logits.resize(logits.size());
   Mean nll, kl;
@@ -82,8 +82,8 @@ PerplexityResult perplexity(LlamaModel& model, const std::vector<int32_t>& token
   for (int64_t c = 0; c < chunks; ++c) {
     std::vector<int32_t> chunk(tokens.begin() + c * n_ctx, tokens.begin() + (c + 1) * n_ctx);
     if (opt.bos) chunk[0] = *opt.bos;
-    cache.reset();
-    model.forward(chunk.data(), n_ctx, cache, logits.data(), LogitsMode::All);
+    cache->reset();
+    model.forward(chunk.data(), n_ctx, *cache, logits.data(), LogitsMode::All);
     if (base != nullptr) {
       base_cache->reset();
       base->forward(chunk.data(), n_ctx, *base_cache, base_logits.data(), LogitsMode::All);

@@ -13,7 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "lords/runtime/llama_model.h"
+#include "lords/runtime/causal_lm.h"
 
 namespace lords::runtime {
 
@@ -39,7 +39,8 @@ struct PerplexityResult {
   nlohmann::json to_json() const;
 };
 
-PerplexityResult perplexity(LlamaModel& model, const std::vector<int32_t>& tokens, const PerplexityOptions& opt,
-                            LlamaModel* base = nullptr);
+// model and base may run on different devices.
+PerplexityResult perplexity(CausalLM& model, const std::vector<int32_t>& tokens, const PerplexityOptions& opt,
+                            CausalLM* base = nullptr);
 
 }  // namespace lords::runtime

@@ -14,8 +14,8 @@ namespace lords::cuda {
 namespace {
 
 // Measured crossover on the H100 (docs/BENCHMARKS.md, bench-kernels): below it the fused kernel wins.
-constexpr int64_t kDequantGemmMinTokens = 512;
-constexpr size_t kSlabBytes = size_t(16) << 20;  // fits L2 with room for X
+constexpr int64_t kDequantGemmMinTokens = 128;
+constexpr size_t kSlabBytes = size_t(64) << 20;  // enough blocks per slab to fill the GPU
 
 cudaDataType_t cuda_type(ActType a) { return a == ActType::F16 ? CUDA_R_16F : CUDA_R_16BF; }
 

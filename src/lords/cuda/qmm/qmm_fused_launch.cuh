@@ -42,7 +42,7 @@ void run_fused(QmmParams p, cudaStream_t stream, bool allow_split) {
   p.stages_per_split = (stages + splits - 1) / splits;
   splits = (stages + p.stages_per_split - 1) / p.stages_per_split;
   p.nbuf = p.stages_per_split > 1 ? 2 : 1;
-  p.atomic = splits > 1;
+  p.atomic = splits > 1 && !DEQUANT;  // dequantize splits write disjoint columns
   const size_t smem = Tile::smem_bytes(LOWRANK, DEQUANT, p.rp, p.nbuf, sizeof(T));
   if (p.atomic) LORDS_CUDA_CHECK(cudaMemsetAsync(p.Y, 0, size_t(p.M) * p.N * sizeof(float), stream));
   kernel<<<dim3(unsigned(gx), unsigned(gy), unsigned(splits)), Tile::kThreads, smem, stream>>>(p);
@@ -51,7 +51,7 @@ void run_fused(QmmParams p, cudaStream_t stream, bool allow_split) {
 
 template <class T, int BITS, bool LOWRANK, int RC>
 void run_for_m(const QmmParams& p, bool dequant, cudaStream_t stream) {
-  if (dequant) run_fused<T, BITS, LOWRANK, RC, 8, 1, 2, 1, 256, true, 2>(p, stream, false);
+  if (dequant) run_fused<T, BITS, LOWRANK, RC, 8, 1, 2, 1, 256, true, 2>(p, stream, true);
   else if (p.M <= 8) run_fused<T, BITS, LOWRANK, RC, 8, 1, 2, 1, 256, false, 2>(p, stream, true);
   else if (p.M <= 32) run_fused<T, BITS, LOWRANK, RC, 8, 1, 2, 2, 256, false, 2>(p, stream, true);
   else run_fused<T, BITS, LOWRANK, RC, 2, 2, 2, 8, 64, false, 1>(p, stream, true);

@@ -1,0 +1,19 @@
+// Causal grouped-query attention on the GPU against a device KV cache, the op of ops/attention.h:
+//   out[t,h,:] = sum_{j <= p0+t} softmax_j(q[t,h,:] . k[j,g,:] / sqrt(Dh)) v[j,g,:],   g = h / (H/Hkv)
+// q holds T new tokens at positions p0..p0+T-1 (T = 1: decode; T > 1: prefill, p0 may be > 0); the
+// caches hold rows 0..p0+T-1, this step's keys (after RoPE) and values already written. Everything in
+// fp32, softmax with max subtraction. Device memory; out must not alias q or the caches.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include "lords/ops/attention.h"
+
+namespace lords::cuda {
+
+// out (T, H, Dh), q (T, H, Dh), k_cache / v_cache (L_max, Hkv, Dh) with L_max >= p0 + T.
+// s.Dh <= ops::kMaxHeadDim, s.H % s.Hkv == 0.
+void attention(float* out, const float* q, const float* k_cache, const float* v_cache, const ops::AttentionShape& s,
+               cudaStream_t stream);
+
+}  // namespace lords::cuda
