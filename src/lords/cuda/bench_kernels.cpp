@@ -91,21 +91,12 @@ double copy_bandwidth_gbps() {
   return 2.0 * bytes / (t[t.size() / 2] * 1e-3) / 1e9;
 }
 
-// Random fp16/bf16 bits of N(0, scale) values, filled on the host in parallel-friendly chunks.
+// Random fp16/bf16 bits of N(0, scale) values.
 std::vector<uint16_t> random_act(size_t n, uint32_t seed, float scale, ActType act) {
   std::mt19937 rng(seed);
   std::normal_distribution<float> d(0.f, scale);
   std::vector<uint16_t> v(n);
-  for (auto& x : v) {
-    const float f = d(rng);
-    if (act == ActType::F16) {
-      const __half h = __float2half_rn(f);
-      std::memcpy(&x, &h, 2);
-    } else {
-      const __nv_bfloat16 h = __float2bfloat16_rn(f);
-      std::memcpy(&x, &h, 2);
-    }
-  }
+  for (auto& x : v) x = act_bits(d(rng), act);
   return v;
 }
 

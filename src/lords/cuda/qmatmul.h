@@ -24,6 +24,8 @@ enum class ActType { F16, BF16 };
 // Largest rank the fused kernels hold in registers is 16 * this.
 constexpr int qmm_max_rank_chunks() { return 4; }
 const char* act_type_name(ActType t);
+// The 16 bits of v rounded to nearest in the activation type.
+uint16_t act_bits(float v, ActType t);
 
 // Which kernel family runs a call (auto picks by M; the bench forces each).
 enum class QmmPath { Auto, Fused, DequantGemm };

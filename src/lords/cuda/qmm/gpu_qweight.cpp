@@ -12,9 +12,7 @@
 #include "lords/quant/pack.h"
 
 namespace lords::cuda {
-namespace {
-
-uint16_t to_act(float v, ActType act) {
+uint16_t act_bits(float v, ActType act) {
   uint16_t out;
   if (act == ActType::F16) {
     const __half h = __float2half_rn(v);
@@ -25,8 +23,6 @@ uint16_t to_act(float v, ActType act) {
   }
   return out;
 }
-
-}  // namespace
 
 const char* act_type_name(ActType t) { return t == ActType::F16 ? "fp16" : "bf16"; }
 
@@ -51,12 +47,12 @@ GpuQWeight GpuQWeight::upload(const ops::QWeight& w, ActType act) {
                 "[qmatmul gpu] rank {} exceeds the kernels' maximum of {}", w.r, 16 * qmm_max_rank_chunks());
     g.r_ = w.r;
     g.rp_ = static_cast<int>(round_up(w.r, 16));
-    std::vector<uint16_t> B(static_cast<size_t>(g.Np_ * g.rp_), to_act(0.f, act));
-    std::vector<uint16_t> AT(static_cast<size_t>(g.Kp_ * g.rp_), to_act(0.f, act));
+    std::vector<uint16_t> B(static_cast<size_t>(g.Np_ * g.rp_), act_bits(0.f, act));
+    std::vector<uint16_t> AT(static_cast<size_t>(g.Kp_ * g.rp_), act_bits(0.f, act));
     for (int64_t n = 0; n < w.N; ++n)
-      for (int64_t j = 0; j < w.r; ++j) B[n * g.rp_ + j] = to_act(w.B[n * w.r + j], act);
+      for (int64_t j = 0; j < w.r; ++j) B[n * g.rp_ + j] = act_bits(w.B[n * w.r + j], act);
     for (int64_t j = 0; j < w.r; ++j)
-      for (int64_t k = 0; k < w.K; ++k) AT[k * g.rp_ + j] = to_act(w.A[j * w.K + k], act);
+      for (int64_t k = 0; k < w.K; ++k) AT[k * g.rp_ + j] = act_bits(w.A[j * w.K + k], act);
     g.B_ = DeviceBuffer<uint16_t>(B);
     g.AT_ = DeviceBuffer<uint16_t>(AT);
   } else {
@@ -64,9 +60,9 @@ GpuQWeight GpuQWeight::upload(const ops::QWeight& w, ActType act) {
                 "[qmatmul gpu] block size {} is not a multiple of 16", w.G);
     g.G_ = w.G;
     const int64_t nb_src = (w.K + w.G - 1) / w.G, nb = (g.Kp_ + w.G - 1) / w.G;
-    std::vector<uint16_t> S(static_cast<size_t>(g.Np_ * nb), to_act(0.f, act));
+    std::vector<uint16_t> S(static_cast<size_t>(g.Np_ * nb), act_bits(0.f, act));
     for (int64_t n = 0; n < w.N; ++n)
-      for (int64_t b = 0; b < nb_src; ++b) S[n * nb + b] = to_act(w.scales[n * nb_src + b], act);
+      for (int64_t b = 0; b < nb_src; ++b) S[n * nb + b] = act_bits(w.scales[n * nb_src + b], act);
     g.scales_ = DeviceBuffer<uint16_t>(S);
   }
   return g;
