@@ -70,7 +70,8 @@ struct HostWeight {
   ops::QWeight w;
 };
 
-HostWeight random_weight(const GpuCase& c, std::mt19937& rng) {
+// mixed_sign: factor columns beyond the first drawn N(0, 0.3) instead of positive.
+HostWeight random_weight(const GpuCase& c, std::mt19937& rng, bool mixed_sign = false) {
   HostWeight h;
   h.levels = quant::make_codebook(quant::CodebookKind::NF, c.bits).levels;
   std::uniform_int_distribution<int> code(0, (1 << c.bits) - 1);
@@ -86,8 +87,12 @@ HostWeight random_weight(const GpuCase& c, std::mt19937& rng) {
     // Positive factors like the SVD init of absmax scales: S = B A stays away from zero.
     h.B.resize(static_cast<size_t>(c.N * c.rg));
     h.A.resize(static_cast<size_t>(c.rg * c.K));
-    for (auto& v : h.B) v = pos(rng) / std::sqrt(float(c.rg));
-    for (auto& v : h.A) v = pos(rng);
+    std::normal_distribution<float> mixed(0.f, 0.3f);
+    for (int64_t n = 0; n < c.N; ++n)
+      for (int64_t j = 0; j < c.rg; ++j)
+        h.B[size_t(n * c.rg + j)] = (mixed_sign && j > 0 ? mixed(rng) : pos(rng)) / std::sqrt(float(c.rg));
+    for (int64_t j = 0; j < c.rg; ++j)
+      for (int64_t k = 0; k < c.K; ++k) h.A[size_t(j * c.K + k)] = mixed_sign && j > 0 ? mixed(rng) : pos(rng);
     h.w.r = c.rg, h.w.B = h.B.data(), h.w.A = h.A.data();
   } else {
     h.scales.resize(static_cast<size_t>(c.N * ((c.K + c.rg - 1) / c.rg)));
@@ -117,9 +122,9 @@ std::vector<uint16_t> random_x(int64_t M, int64_t K, ActType act, std::mt19937& 
   return bits;
 }
 
-void check_case(const GpuCase& c, int64_t M, QmmPath path, uint32_t seed) {
+void check_case(const GpuCase& c, int64_t M, QmmPath path, uint32_t seed, bool mixed_sign = false) {
   std::mt19937 rng(seed);
-  HostWeight h = random_weight(c, rng);
+  HostWeight h = random_weight(c, rng, mixed_sign);
   std::vector<float> xr;
   const auto xbits = random_x(M, c.K, c.act, rng, xr);
   std::vector<float> ref(static_cast<size_t>(M * c.N));
@@ -147,7 +152,7 @@ TEST(QmatmulGpu, LowRankMatchesReference) {
   for (ActType act : {ActType::F16, ActType::BF16})
     for (int bits : {2, 3, 4})
       for (int64_t r : {1, 28, 64})
-        for (int64_t M : {1, 3, 17, 40, 100})
+        for (int64_t M : {1, 3, 12, 16, 17, 40, 100})
           check_case({ops::QScaleKind::LowRank, bits, r, 300, 1000, act}, M, QmmPath::Fused, seed++);
 }
 
@@ -157,7 +162,23 @@ TEST(QmatmulGpu, BlockMatchesReference) {
   for (ActType act : {ActType::F16, ActType::BF16})
     for (int bits : {2, 3, 4})
       for (int64_t G : {64, 128})
-        for (int64_t M : {1, 3, 17, 100}) check_case({ops::QScaleKind::Block, bits, G, 130, 576, act}, M, QmmPath::Fused, seed++);
+        for (int64_t M : {1, 3, 16, 17, 100})
+          check_case({ops::QScaleKind::Block, bits, G, 130, 576, act}, M, QmmPath::Fused, seed++);
+}
+
+TEST(QmatmulGpu, DecodeSlicesKAndMixedSignFactors) {
+  LORDS_REQUIRE_GPU();
+  // Long K: the decode kernel cuts it into slices whose partial sums meet in Y; more row tiles than
+  // one block holds, with a partial last block. Mixed-sign factors (beyond the first, as ALS leaves
+  // them) check the fp16-accumulated scale tile where S has cancellation.
+  uint32_t seed = 250;
+  for (int bits : {2, 4})
+    for (int64_t M : {1, 5, 9, 16}) {
+      check_case({ops::QScaleKind::LowRank, bits, 28, 1100, 2048, ActType::F16}, M, QmmPath::Fused, seed++, true);
+      check_case({ops::QScaleKind::LowRank, bits, 60, 600, 2000, ActType::BF16}, M, QmmPath::Fused, seed++, true);
+      check_case({ops::QScaleKind::Block, bits, 128, 1100, 4096, ActType::F16}, M, QmmPath::Fused, seed++);
+      check_case({ops::QScaleKind::Block, bits, 32, 700, 1000, ActType::F16}, M, QmmPath::Fused, seed++);
+    }
 }
 
 TEST(QmatmulGpu, AwkwardShapes) {

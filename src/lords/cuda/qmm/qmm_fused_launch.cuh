@@ -1,15 +1,17 @@
-// Launch configurations of the fused kernel, instantiated once per activation type
+// Launch configurations of the qmatmul kernels, instantiated once per activation type
 // (qmm_fused_f16.cu, qmm_fused_bf16.cu, so the two compile in parallel):
-//   decode (M <= 8):  8 warps x 2 row tiles (256 rows) x 8 tokens, K stages of 256, split-K
-//   decode (M <= 32): the same with 16 tokens per block
+//   decode (M <= 16): qmm_decode.cuh, 8 warps x RT row tiles, 8 or 16 tokens, K sliced to fill the GPU
+//   M <= 32: the fused kernel, 8 warps x 2 row tiles (256 rows) x 16 tokens, K stages of 256, split-K
 //   prefill:          2x2 warps, each 2 row tiles x 64 tokens (64 rows x 128 tokens), K stages of 64
 //   dequantize:       8 warps x 2 row tiles, K stages of 256, writes W_hat instead of multiplying
 #pragma once
 
 #include <algorithm>
+#include <cstdlib>
 
 #include "lords/cuda/cuda_check.h"
 #include "lords/cuda/device.h"
+#include "lords/cuda/qmm/qmm_decode.cuh"
 #include "lords/cuda/qmm/qmm_fused.cuh"
 #include "lords/cuda/qmm/qmm_launch.h"
 
@@ -49,18 +51,71 @@ void run_fused(QmmParams p, cudaStream_t stream, bool allow_split) {
   LORDS_CUDA_CHECK_LAUNCH();
 }
 
+// K slices for the decode kernel: the fewest blocks that fill whole waves best (memory-bound: a last
+// wave with few blocks leaves bandwidth idle), with at least 4 groups (256 k) per slice.
+// LORDS_QMM_DECODE_GROUPS overrides the groups per slice (tuning).
+inline int decode_groups_per_split(int64_t row_blocks, int64_t groups, int64_t slots) {
+  static const int forced = [] {
+    const char* e = std::getenv("LORDS_QMM_DECODE_GROUPS");
+    return e ? std::atoi(e) : 0;
+  }();
+  if (forced > 0) return int(std::min<int64_t>(forced, groups));
+  int64_t best = groups;
+  double best_eff = -1;
+  for (int64_t gps = groups; gps >= std::min<int64_t>(4, groups); --gps) {
+    const int64_t splits = (groups + gps - 1) / gps;
+    const int64_t blocks = row_blocks * splits;
+    const int64_t waves = (blocks + slots - 1) / slots;
+    const double eff = double(blocks) / double(waves * slots);
+    if (eff > best_eff + 0.02) best_eff = eff, best = gps;
+  }
+  return int(best);
+}
+
+template <class T, int BITS, bool LOWRANK, int RC, int RT, int NT>
+void run_decode(QmmParams p, cudaStream_t stream) {
+  constexpr int kWarps = 8;
+  using Tile = DecodeTile<T, BITS, LOWRANK, RT, NT, kWarps>;
+  auto kernel = qmm_decode_kernel<T, BITS, LOWRANK, RC, RT, NT, kWarps>;
+  static const int sms = device_props().sm_count;
+  static const size_t smem_limit = [&] {
+    // Raise the dynamic shared-memory limit once per instantiation, to what 2 blocks per SM allow.
+    const size_t most = size_t(device_props().smem_per_block_optin) / 2 - 1024;
+    LORDS_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(most)));
+    return most;
+  }();
+  const int64_t rows = p.row_end - p.row_begin;
+  const int64_t gx = (rows + Tile::kRows - 1) / Tile::kRows;
+  const int64_t gz = (p.M + Tile::kTokens - 1) / Tile::kTokens;
+  const int64_t groups = p.Kp / 64;
+  int gps = decode_groups_per_split(gx * gz, groups, int64_t(sms) * 2);
+  while (gps > 1 && Tile::smem_bytes(gps, p.rp) > smem_limit) gps = (gps + 1) / 2;
+  p.groups_per_split = gps;
+  const int64_t gy = (groups + gps - 1) / gps;
+  if (gy > 1) LORDS_CUDA_CHECK(cudaMemsetAsync(p.Y, 0, size_t(p.M) * p.N * sizeof(float), stream));
+  kernel<<<dim3(unsigned(gx), unsigned(gy), unsigned(gz)), Tile::kThreads, Tile::smem_bytes(gps, p.rp), stream>>>(p);
+  LORDS_CUDA_CHECK_LAUNCH();
+}
+
+// RC: rank chunks of 16 (exact for the decode kernel, which has no run-time rank checks; the fused
+// kernel checks at run time and is built for 2 and 4 only).
 template <class T, int BITS, bool LOWRANK, int RC>
 void run_for_m(const QmmParams& p, bool dequant, cudaStream_t stream) {
-  if (dequant) run_fused<T, BITS, LOWRANK, RC, 8, 1, 2, 1, 256, true, 2>(p, stream, true);
-  else if (p.M <= 8) run_fused<T, BITS, LOWRANK, RC, 8, 1, 2, 1, 256, false, 2>(p, stream, true);
-  else if (p.M <= 32) run_fused<T, BITS, LOWRANK, RC, 8, 1, 2, 2, 256, false, 2>(p, stream, true);
-  else run_fused<T, BITS, LOWRANK, RC, 2, 2, 2, 8, 64, false, 1>(p, stream, true);
+  constexpr int RCF = RC <= 2 ? 2 : 4;
+  if (dequant) run_fused<T, BITS, LOWRANK, RCF, 8, 1, 2, 1, 256, true, 2>(p, stream, true);
+  // 4 row tiles per warp share each A^T fragment read from shared memory where registers allow.
+  else if (p.M <= 8) run_decode<T, BITS, LOWRANK, RC, (LOWRANK && RC <= 2 ? 4 : 2), 1>(p, stream);
+  else if (p.M <= 16) run_decode<T, BITS, LOWRANK, RC, 2, 2>(p, stream);
+  else if (p.M <= 32) run_fused<T, BITS, LOWRANK, RCF, 8, 1, 2, 2, 256, false, 2>(p, stream, true);
+  else run_fused<T, BITS, LOWRANK, RCF, 2, 2, 2, 8, 64, false, 1>(p, stream, true);
 }
 
 template <class T, int BITS>
 void run_for_scale(const QmmParams& p, bool dequant, cudaStream_t stream) {
   if (p.rp == 0) run_for_m<T, BITS, false, 1>(p, dequant, stream);
+  else if (p.rp <= 16) run_for_m<T, BITS, true, 1>(p, dequant, stream);
   else if (p.rp <= 32) run_for_m<T, BITS, true, 2>(p, dequant, stream);
+  else if (p.rp <= 48) run_for_m<T, BITS, true, 3>(p, dequant, stream);
   else run_for_m<T, BITS, true, 4>(p, dequant, stream);
 }
 

@@ -18,7 +18,8 @@ struct QmmParams {
   int rp;
   int G;
   int64_t nblocks;
-  int stages_per_split;  // k stages each blockIdx.z covers
+  int stages_per_split;  // fused kernel: k stages each blockIdx.z covers
+  int groups_per_split;  // decode kernel: 64-k groups each blockIdx.y covers
   int atomic;            // split-K: accumulate into Y with atomics
   int x_vec;             // X rows are 16-byte aligned and K % 8 == 0
   int nbuf;              // shared-memory stage buffers: 2 (double-buffered) when a block walks > 1 stage
