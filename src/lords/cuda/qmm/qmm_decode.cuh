@@ -93,8 +93,8 @@ __device__ __forceinline__ void mma_f16acc(uint32_t (&d)[2], const uint32_t (&a)
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
 
-template <class T, int BITS, bool LOWRANK, int RC, int RT, int NT, int WARPS>
-__global__ void __launch_bounds__(WARPS * 32, 2) qmm_decode_kernel(const QmmParams p) {
+template <class T, int BITS, bool LOWRANK, int RC, int RT, int NT, int WARPS, int MINB = 2>
+__global__ void __launch_bounds__(WARPS * 32, MINB) qmm_decode_kernel(const QmmParams p) {
   using Tile = DecodeTile<T, BITS, LOWRANK, RT, NT, WARPS>;
   using A = Act<T>;
   using T2 = typename A::T2;
@@ -221,7 +221,6 @@ __global__ void __launch_bounds__(WARPS * 32, 2) qmm_decode_kernel(const QmmPara
     const uint32_t x_group = x_lane + uint32_t(gi) * 64 * sizeof(T);
     auto step = [&](auto S_) {
       constexpr int S = decltype(S_)::value;
-      const int kk = gi * 64 + S * 16;  // k inside the slice
       uint32_t w[RT][4];
       uint32_t lev[RT][4];
 #pragma unroll
@@ -270,7 +269,7 @@ __global__ void __launch_bounds__(WARPS * 32, 2) qmm_decode_kernel(const QmmPara
             p0.x = p0.y = sc[rt][0];
             p8.x = p8.y = sc[rt][1];
           } else if (rt < n_valid) {
-            const int64_t blk = (kbase + kk) / p.G;
+            const int64_t blk = (kbase + gi * 64 + S * 16) / p.G;
             p0.x = p0.y = scale_row[rt * scale_rt_stride + blk];
             p8.x = p8.y = scale_row[rt * scale_rt_stride + 8 * p.nblocks + blk];
           } else {
