@@ -6,8 +6,9 @@
 //   after that each warp walks its row tiles' groups alone, with the codes of the next PF groups
 //   already requested into registers while it computes the current one (a register pipeline).
 // - Half the shared-memory lookups: the level table is indexed by a code *pair* (one byte of a 4-bit
-//   fragment word) and returns the fragment register (level[a], level[b]) directly. It is replicated
-//   once per bank (entry e of lane l is word e*32 + l), so a warp's 32 lookups never conflict.
+//   fragment word) and returns the fragment register (level[a], level[b]) directly, replicated once
+//   per bank so a warp's 32 lookups never conflict, and laid out so that a lookup is one byte
+//   permute and one shared load (PairTable).
 // - For fp16 the scale tile S = B_tile · A_tile comes out of the tensor cores with fp16 accumulators,
 //   already packed as the half2 pairs the level multiply needs (rank <= 64: at most 4 roundings of a
 //   scale, the same order as rounding S itself to fp16). bf16 has no bf16 accumulators: fp32 + pack.
@@ -24,10 +25,14 @@
 
 namespace lords::cuda::qmm {
 
+// Pair table: entry e = pack(level[ca(e)], level[cb(e)]). Lane l reads entry e at byte e * 256 + l * 4:
+// every lane its own bank (no conflicts whatever the codes), and for 4-bit codes the byte offset is
+// one byte permute of the fragment word and the lane's offset (pair_offset), so a lookup is two
+// instructions. (Bytes 128..255 of each entry are unused.)
 template <int BITS>
 struct PairTable {
   static constexpr int kEntries = 1 << (2 * BITS);
-  static constexpr int kWords = kEntries * 32;  // replicated once per bank
+  static constexpr int kWords = kEntries * 64;
 };
 
 // The two codes of pair-table entry e (inverse of pair_index).
@@ -40,6 +45,16 @@ __device__ __forceinline__ void pair_codes(int e, int& ca, int& cb) {
   } else {  // low 2 bits of both in the nibble, their high bits above it
     ca = (e & 3) | (((e >> 4) & 1) << 2);
     cb = ((e >> 2) & 3) | (((e >> 5) & 1) << 2);
+  }
+}
+
+// Builds the table (block-wide; a barrier must follow before lookups).
+template <class T, int BITS>
+__device__ __forceinline__ void build_pair_table(uint32_t* lut, const float* levels, int tid, int threads) {
+  for (int i = tid; i < PairTable<BITS>::kEntries * 32; i += threads) {
+    int ca, cb;
+    pair_codes<BITS>(i >> 5, ca, cb);
+    lut[(i >> 5) * 64 + (i & 31)] = as_u32(Act<T>::pack(levels[ca], levels[cb]));
   }
 }
 
@@ -68,6 +83,14 @@ struct DecodeTile {
     return b;
   }
 };
+
+// Byte offset in the pair table of register pair P of step S for the lane whose offset is lane4
+// (= lane * 4 < 256).
+template <int BITS, int S, int P>
+__device__ __forceinline__ uint32_t pair_offset(const GroupCodes& c, uint32_t lane4) {
+  if constexpr (BITS == 4) return __byte_perm(c.w[S], lane4, 0x5504 + (P << 4));  // (byte P << 8) | lane4
+  else return (pair_index<BITS, S, P>(c) << 8) | lane4;
+}
 
 // Shared-memory access by 32-bit address: the main loop's addresses are one add from a base held
 // in a register, where generic pointers would cost 64-bit arithmetic and a conversion per access.
@@ -180,11 +203,7 @@ __global__ void __launch_bounds__(WARPS * 32, MINB) qmm_decode_kernel(const QmmP
   }
 
   // 3. The pair table.
-  for (int i = tid; i < PairTable<BITS>::kWords; i += Tile::kThreads) {
-    int ca, cb;
-    pair_codes<BITS>(i >> 5, ca, cb);
-    lut[i] = as_u32(A::pack(p.levels[ca], p.levels[cb]));
-  }
+  build_pair_table<T, BITS>(lut, p.levels, tid, Tile::kThreads);
 
   // 4. B rows of this warp's tiles as mma A fragments (held for the whole slice).
   uint32_t bf[RT][RC][4];
@@ -210,7 +229,7 @@ __global__ void __launch_bounds__(WARPS * 32, MINB) qmm_decode_kernel(const QmmP
   __syncthreads();
 
   // Byte addresses in shared memory of this lane's table column and ldmatrix rows.
-  const uint32_t lut_lane = smem_addr(lut + lane);
+  const uint32_t lut_base = smem_addr(lut), lane4 = uint32_t(lane) * 4;
   const uint32_t at_lane = smem_addr(ats + ((lane >> 4) * 8 + (lane & 7)) * at_stride + ((lane >> 3) & 1) * 8);
   const uint32_t x_lane =
       smem_addr(xs + ((lane & 7) + (NT > 1 ? (lane >> 4) * 8 : 0)) * xstride + ((lane >> 3) & 1) * 8);
@@ -225,11 +244,10 @@ __global__ void __launch_bounds__(WARPS * 32, MINB) qmm_decode_kernel(const QmmP
       uint32_t lev[RT][4];
 #pragma unroll
       for (int rt = 0; rt < RT; ++rt) {
-        // entry e of this lane: byte e * 128 of the lane's column
-        lev[rt][0] = lds_u32(lut_lane + (pair_index<BITS, S, 0>(c[rt]) << 7));
-        lev[rt][1] = lds_u32(lut_lane + (pair_index<BITS, S, 1>(c[rt]) << 7));
-        lev[rt][2] = lds_u32(lut_lane + (pair_index<BITS, S, 2>(c[rt]) << 7));
-        lev[rt][3] = lds_u32(lut_lane + (pair_index<BITS, S, 3>(c[rt]) << 7));
+        lev[rt][0] = lds_u32(lut_base + pair_offset<BITS, S, 0>(c[rt], lane4));
+        lev[rt][1] = lds_u32(lut_base + pair_offset<BITS, S, 1>(c[rt], lane4));
+        lev[rt][2] = lds_u32(lut_base + pair_offset<BITS, S, 2>(c[rt], lane4));
+        lev[rt][3] = lds_u32(lut_base + pair_offset<BITS, S, 3>(c[rt], lane4));
       }
       if constexpr (LOWRANK) {
         uint32_t af[RC][4];

@@ -12,7 +12,6 @@
 #include "lords/cuda/cuda_check.h"
 #include "lords/cuda/device.h"
 #include "lords/cuda/qmm/qmm_decode.cuh"
-#include "lords/cuda/qmm/qmm_decode_wgmma.cuh"
 #include "lords/cuda/qmm/qmm_fused.cuh"
 #include "lords/cuda/qmm/qmm_launch.h"
 
@@ -73,63 +72,8 @@ inline int decode_groups_per_split(int64_t row_blocks, int64_t groups, int64_t s
   return int(best);
 }
 
-// The scale tile on warpgroup MMA (LoRDS, Hopper): built only for sm_90a (LORDS_CUDA_SM90A), and
-// taken only on a compute-capability 9.0 device.
-template <class T, int BITS, int RC, int RT, int NT>
-void run_decode_wgmma(QmmParams p, cudaStream_t stream) {
-  constexpr int kWarpgroups = 2;
-  using Tile = DecodeWgmmaTile<T, BITS, RT, NT, kWarpgroups>;
-  auto kernel = qmm_decode_wgmma_kernel<T, BITS, RC, RT, NT, kWarpgroups>;
-  static const int sms = device_props().sm_count;
-  static const size_t smem_limit = [&] {
-    const size_t most = size_t(device_props().smem_per_block_optin) / 2 - 1024;
-    LORDS_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(most)));
-    return most;
-  }();
-  const int64_t rows = p.row_end - p.row_begin;
-  const int64_t gx = (rows + Tile::kRows - 1) / Tile::kRows;
-  const int64_t gz = (p.M + Tile::kTokens - 1) / Tile::kTokens;
-  const int64_t groups = p.Kp / 64;
-  int gps = decode_groups_per_split(gx * gz, groups, int64_t(sms) * 2);
-  while (gps > 1 && Tile::smem_bytes(gps, p.rp) > smem_limit) gps = (gps + 1) / 2;
-  p.groups_per_split = gps;
-  const int64_t gy = (groups + gps - 1) / gps;
-  if (gy > 1) LORDS_CUDA_CHECK(cudaMemsetAsync(p.Y, 0, size_t(p.M) * p.N * sizeof(float), stream));
-  kernel<<<dim3(unsigned(gx), unsigned(gy), unsigned(gz)), Tile::kThreads, Tile::smem_bytes(gps, p.rp), stream>>>(p);
-  LORDS_CUDA_CHECK_LAUNCH();
-}
-
-inline bool use_wgmma_decode() {
-#if LORDS_CUDA_SM90A
-  static const bool hopper = device_props().cc_major == 9 && device_props().cc_minor == 0 &&
-                             std::getenv("LORDS_QMM_NO_WGMMA") == nullptr;
-  return hopper;
-#else
-  return false;
-#endif
-}
-
-inline int decode_variant() {
-  static const int v = [] {
-    const char* e = std::getenv("LORDS_QMM_DECODE_VARIANT");
-    return e ? std::atoi(e) : 0;
-  }();
-  return v;
-}
-
 template <class T, int BITS, bool LOWRANK, int RC, int RT, int NT, int MINB = 2>
 void run_decode(QmmParams p, cudaStream_t stream) {
-  if constexpr (LOWRANK) {
-    if (decode_variant() == 1 && use_wgmma_decode()) {
-      // f32 accumulators (bf16) or 4 rank chunks leave registers for one 64-row tile per warpgroup.
-      constexpr int kRt = (std::is_same_v<T, __half> && RC <= 2) ? 2 : 1;
-      return run_decode_wgmma<T, BITS, RC, kRt, NT>(p, stream);
-    }
-  }
-  if constexpr (MINB == 2 && NT == 1) {
-    if (decode_variant() == 2) return run_decode<T, BITS, LOWRANK, RC, 2, NT, 3>(p, stream);
-    if (decode_variant() == 3) return run_decode<T, BITS, LOWRANK, RC, 1, NT, 4>(p, stream);
-  }
   constexpr int kWarps = 8;
   using Tile = DecodeTile<T, BITS, LOWRANK, RT, NT, kWarps>;
   auto kernel = qmm_decode_kernel<T, BITS, LOWRANK, RC, RT, NT, kWarps, MINB>;
@@ -145,7 +89,7 @@ void run_decode(QmmParams p, cudaStream_t stream) {
   const int64_t gz = (p.M + Tile::kTokens - 1) / Tile::kTokens;
   const int64_t groups = p.Kp / 64;
   int gps = decode_groups_per_split(gx * gz, groups, int64_t(sms) * MINB);
-  while (gps > 1 && Tile::smem_bytes(gps, p.rp) > smem_limit) gps = (gps + 1) / 2;
+  while (gps > 1 && Tile::smem_bytes(gps, p.rp) > smem_limit) --gps;
   p.groups_per_split = gps;
   const int64_t gy = (groups + gps - 1) / gps;
   if (gy > 1) LORDS_CUDA_CHECK(cudaMemsetAsync(p.Y, 0, size_t(p.M) * p.N * sizeof(float), stream));
