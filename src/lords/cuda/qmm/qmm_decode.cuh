@@ -70,19 +70,36 @@ __device__ __forceinline__ uint32_t pair_index(const GroupCodes& c) {
   }
 }
 
-template <class T, int BITS, bool LOWRANK, int RT, int NT, int WARPS>
+// DEQUANT: the same stream writes W_hat (rows, K) instead of multiplying it with X (the large-M path
+// hands it to cuBLAS); each warp stages a 16 x 64 tile per row tile in shared memory (stmatrix) and
+// writes it back as whole 128-byte row segments.
+template <class T, int BITS, bool LOWRANK, int RT, int NT, int WARPS, bool DEQUANT = false>
 struct DecodeTile {
   static constexpr int kThreads = WARPS * 32;
   static constexpr int kRows = 16 * RT * WARPS;
   static constexpr int kTokens = 8 * NT;
-  static constexpr int kPipe = 3;  // groups of codes in registers: one computed, two in flight
+  static constexpr int kPipe = 3;        // groups of codes in registers: one computed, two in flight
+  static constexpr int kStageStride = 72;  // elements per staged row: 64 + 8 (conflict-free stmatrix)
+  static constexpr int kStageElems = RT * 16 * kStageStride;  // per warp
   static size_t smem_bytes(int groups_per_split, int rp) {
     const size_t kc = size_t(groups_per_split) * 64;
-    size_t b = size_t(PairTable<BITS>::kWords) * 4 + size_t(kTokens) * (kc + 8) * sizeof(T);
+    size_t b = size_t(PairTable<BITS>::kWords) * 4;
+    b += DEQUANT ? size_t(WARPS) * kStageElems * sizeof(T) : size_t(kTokens) * (kc + 8) * sizeof(T);
     if (LOWRANK) b += kc * size_t(rp + 8) * sizeof(T);
     return b;
   }
 };
+
+__device__ __forceinline__ void stsm_x4(uint32_t addr, const uint32_t (&r)[4]) {
+  asm volatile("stmatrix.sync.aligned.m8n8.x4.shared.b16 [%0], {%1,%2,%3,%4};\n" ::"r"(addr), "r"(r[0]), "r"(r[1]),
+               "r"(r[2]), "r"(r[3])
+               : "memory");
+}
+__device__ __forceinline__ uint4 lds_u128(uint32_t addr) {
+  uint4 v;
+  asm volatile("ld.shared.v4.u32 {%0,%1,%2,%3}, [%4];\n" : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w) : "r"(addr));
+  return v;
+}
 
 // Byte offset in the pair table of register pair P of step S for the lane whose offset is lane4
 // (= lane * 4 < 256).
@@ -116,9 +133,9 @@ __device__ __forceinline__ void mma_f16acc(uint32_t (&d)[2], const uint32_t (&a)
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
 
-template <class T, int BITS, bool LOWRANK, int RC, int RT, int NT, int WARPS, int MINB = 2>
+template <class T, int BITS, bool LOWRANK, int RC, int RT, int NT, int WARPS, int MINB = 2, bool DEQUANT = false>
 __global__ void __launch_bounds__(WARPS * 32, MINB) qmm_decode_kernel(const QmmParams p) {
-  using Tile = DecodeTile<T, BITS, LOWRANK, RT, NT, WARPS>;
+  using Tile = DecodeTile<T, BITS, LOWRANK, RT, NT, WARPS, DEQUANT>;
   using A = Act<T>;
   using T2 = typename A::T2;
   constexpr int PF = Tile::kPipe;
@@ -127,7 +144,7 @@ __global__ void __launch_bounds__(WARPS * 32, MINB) qmm_decode_kernel(const QmmP
   const int kc = p.groups_per_split * 64;
   const int xstride = kc + 8;  // +16 B per row: conflict-free ldmatrix
   T* xs = reinterpret_cast<T*>(lut + PairTable<BITS>::kWords);
-  T* ats = xs + Tile::kTokens * xstride;
+  T* ats = xs + (DEQUANT ? WARPS * Tile::kStageElems : Tile::kTokens * xstride);  // xs: staging when DEQUANT
   const int at_stride = p.rp + 8;
 
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
@@ -180,7 +197,7 @@ __global__ void __launch_bounds__(WARPS * 32, MINB) qmm_decode_kernel(const QmmP
   // 2. This slice of X (tokens x kc, zero beyond M and K) and of A^T to shared memory.
   {
     const int chunks = kc / 8;
-    for (int i = tid; i < Tile::kTokens * chunks; i += Tile::kThreads) {
+    for (int i = tid; i < (DEQUANT ? 0 : Tile::kTokens * chunks); i += Tile::kThreads) {
       const int tok = i / chunks, c8 = (i % chunks) * 8;
       const int64_t gt = tok0 + tok, gk = kbase + c8;
       T* dst = xs + tok * xstride + c8;
@@ -234,6 +251,40 @@ __global__ void __launch_bounds__(WARPS * 32, MINB) qmm_decode_kernel(const QmmP
   const uint32_t x_lane =
       smem_addr(xs + ((lane & 7) + (NT > 1 ? (lane >> 4) * 8 : 0)) * xstride + ((lane >> 3) & 1) * 8);
   const uint32_t at_step_bytes = 16 * at_stride * sizeof(T);
+
+  // DEQUANT: this warp's staging tiles; lane l gives the stmatrix row address of matrix l/8 (rows
+  // 0-7 / 8-15, k 0-7 / 8-15: the A-fragment register order).
+  const uint32_t stage_warp = smem_addr(xs + warp * Tile::kStageElems);
+  const uint32_t stage_lane =
+      stage_warp + (((lane & 7) + ((lane >> 3) & 1) * 8) * Tile::kStageStride + (lane >> 4) * 8) * sizeof(T);
+  auto store_group = [&](int gi) {
+    __syncwarp();
+    T* W = static_cast<T*>(p.W);
+    const int64_t k0 = kbase + int64_t(gi) * 64;
+    const bool vec = (p.K % 8 == 0) && k0 + 64 <= p.K;
+#pragma unroll
+    for (int rt = 0; rt < RT; ++rt) {
+      if (rt >= n_valid) break;
+      const int64_t row0 = (rt0 + rt) * 16 - p.row_begin;  // row of W (the slab starts at row_begin)
+#pragma unroll
+      for (int i = 0; i < 4; ++i) {  // 16 rows x 8 chunks of 16 bytes: 4 per lane
+        const int c = lane + 32 * i, r = c >> 3, c8 = (c & 7) * 8;
+        const int64_t row = row0 + r;
+        if (row >= p.M) continue;
+        const uint32_t src = stage_warp + ((rt * 16 + r) * Tile::kStageStride + c8) * sizeof(T);
+        if (vec) {
+          *reinterpret_cast<uint4*>(W + row * p.K + k0 + c8) = lds_u128(src);
+        } else {
+          const uint4 v = lds_u128(src);
+          const T* e = reinterpret_cast<const T*>(&v);
+#pragma unroll
+          for (int j = 0; j < 8; ++j)
+            if (k0 + c8 + j < p.K) W[row * p.K + k0 + c8 + j] = e[j];
+        }
+      }
+    }
+    __syncwarp();
+  };
 
   auto compute_group = [&](const GroupCodes (&c)[RT], const T (&sc)[RT][2], int gi) {
     const uint32_t at_group = at_lane + uint32_t(gi) * 4 * at_step_bytes;
@@ -299,6 +350,11 @@ __global__ void __launch_bounds__(WARPS * 32, MINB) qmm_decode_kernel(const QmmP
           w[rt][3] = as_u32(__hmul2(from_u32<T2>(lev[rt][3]), p8));
         }
       }
+      if constexpr (DEQUANT) {
+#pragma unroll
+        for (int rt = 0; rt < RT; ++rt) stsm_x4(stage_lane + (rt * 16 * Tile::kStageStride + S * 16) * sizeof(T), w[rt]);
+        return;
+      }
       // X^T fragments: ldmatrix rows are tokens, 8 contiguous k each.
       if constexpr (NT == 1) {
         uint32_t xf[2];
@@ -319,6 +375,7 @@ __global__ void __launch_bounds__(WARPS * 32, MINB) qmm_decode_kernel(const QmmP
     step(std::integral_constant<int, 1>{});
     step(std::integral_constant<int, 2>{});
     step(std::integral_constant<int, 3>{});
+    if constexpr (DEQUANT) store_group(gi);
   };
 
   // 5. The stream: group gi is computed from registers while the next PF - 1 are in flight; its
@@ -334,6 +391,7 @@ __global__ void __launch_bounds__(WARPS * 32, MINB) qmm_decode_kernel(const QmmP
     }
   }
 
+  if constexpr (DEQUANT) return;
   // d0 d1: (row g, tokens 2t, 2t+1); d2 d3: (row g+8, same tokens)
   const int t = lane & 3;
   const bool atomic = gridDim.y > 1;

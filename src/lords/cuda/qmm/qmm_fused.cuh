@@ -1,7 +1,7 @@
-// The fused qmatmul kernel: each warp rebuilds W_hat fragments of RT row tiles in registers (codes
-// -> levels from a 16-word shared table, times the scale tile) and multiplies them with NT 8-token
-// tiles of X on the tensor cores. W_hat is never written, except in the DEQUANT instantiation,
-// which stores the fragments to a dense matrix instead of multiplying (the large-M cuBLAS path).
+// The fused qmatmul kernel (17 <= M < 128 tokens; qmm_decode.cuh below, dequantize + cuBLAS above):
+// each warp rebuilds W_hat fragments of RT row tiles in registers (codes -> levels from a 16-word
+// shared table, times the scale tile) and multiplies them with NT 8-token tiles of X on the tensor
+// cores. W_hat is never written.
 //
 // Block: WM x WN warps covering 16*RT*WM rows x 8*NT*WN tokens. K is walked in stages of KC: the X
 // tile and, for low-rank scales, the A^T tile go to shared memory through cp.async (double-buffered
@@ -24,35 +24,22 @@ struct FusedTile {
   static constexpr int kGroups = KC / 64;
   static constexpr int kXStride = KC + 8;  // +16 B per row: conflict-free ldmatrix
   __host__ __device__ static int at_stride(int rp) { return rp + 8; }
-  static size_t smem_bytes(bool lowrank, bool dequant, int rp, int nbuf, int elem) {
+  static size_t smem_bytes(bool lowrank, int rp, int nbuf, int elem) {
     size_t b = kLutWords * 4;
-    if (!dequant) b += size_t(nbuf) * kTokens * kXStride * elem;
+    b += size_t(nbuf) * kTokens * kXStride * elem;
     if (lowrank) b += size_t(nbuf) * KC * at_stride(rp) * elem;
     return b;
   }
 };
 
-template <class T>
-__device__ __forceinline__ void store_pair(T* W, int64_t K, int64_t r, int64_t k, int64_t rows, uint32_t v) {
-  using T2 = typename Act<T>::T2;
-  if (r >= rows || k >= K) return;
-  const T2 pr = from_u32<T2>(v);
-  if (k + 1 < K && (K % 2 == 0)) {
-    *reinterpret_cast<T2*>(W + r * K + k) = pr;
-  } else {
-    W[r * K + k] = pr.x;
-    if (k + 1 < K) W[r * K + k + 1] = pr.y;
-  }
-}
-
-template <class T, int BITS, bool LOWRANK, int RC, int WM, int WN, int RT, int NT, int KC, bool DEQUANT, int MINB>
+template <class T, int BITS, bool LOWRANK, int RC, int WM, int WN, int RT, int NT, int KC, int MINB>
 __global__ void __launch_bounds__(WM* WN * 32, MINB) qmm_fused_kernel(const QmmParams p) {
   using Tile = FusedTile<WM, WN, RT, NT, KC>;
   using A = Act<T>;
   extern __shared__ uint4 smem_raw[];
   uint32_t* lut = reinterpret_cast<uint32_t*>(smem_raw);
   T* xs = reinterpret_cast<T*>(lut + kLutWords);
-  T* ats = xs + (DEQUANT ? 0 : p.nbuf * Tile::kTokens * Tile::kXStride);
+  T* ats = xs + p.nbuf * Tile::kTokens * Tile::kXStride;
   const int at_stride = Tile::at_stride(p.rp);
 
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
@@ -98,7 +85,7 @@ __global__ void __launch_bounds__(WM* WN * 32, MINB) qmm_fused_kernel(const QmmP
 
   auto load_stage = [&](int st, int buf) {
     const int64_t kbase = int64_t(st) * KC;
-    if constexpr (!DEQUANT) {
+    {
       T* xdst = xs + buf * Tile::kTokens * Tile::kXStride;
       constexpr int kChunks = KC / 8;
       for (int i = tid; i < Tile::kTokens * kChunks; i += Tile::kThreads) {
@@ -172,19 +159,7 @@ __global__ void __launch_bounds__(WM* WN * 32, MINB) qmm_fused_kernel(const QmmP
               else
                 w[rt][0] = w[rt][1] = w[rt][2] = w[rt][3] = 0;
           }
-          if constexpr (DEQUANT) {
-            T* W = static_cast<T*>(p.W);
-            const int64_t rows = p.M;  // DEQUANT: rows of W to write
-#pragma unroll
-            for (int rt = 0; rt < RT; ++rt) {
-              if (!rt_valid[rt]) continue;
-              const int64_t r = rt_index[rt] * 16 + g - p.row_begin, k = int64_t(st) * KC + kk + 2 * t;
-              store_pair<T>(W, p.K, r, k, rows, w[rt][0]);
-              store_pair<T>(W, p.K, r + 8, k, rows, w[rt][1]);
-              store_pair<T>(W, p.K, r, k + 8, rows, w[rt][2]);
-              store_pair<T>(W, p.K, r + 8, k + 8, rows, w[rt][3]);
-            }
-          } else {
+          {
             // X^T fragments: ldmatrix rows are tokens, 8 contiguous k each.
             const int tok_base = wn * NT * 8;
 #pragma unroll
@@ -218,8 +193,6 @@ __global__ void __launch_bounds__(WM* WN * 32, MINB) qmm_fused_kernel(const QmmP
       if (p.nbuf == 1) load_stage(st + 1, 0);
     }
   }
-  if constexpr (DEQUANT) return;
-
   // d0 d1: (row g, tokens 2t, 2t+1); d2 d3: (row g+8, same tokens)
 #pragma unroll
   for (int rt = 0; rt < RT; ++rt) {

@@ -3,7 +3,7 @@
 //   decode (M <= 16): qmm_decode.cuh, 8 warps x RT row tiles, 8 or 16 tokens, K sliced to fill the GPU
 //   M <= 32: the fused kernel, 8 warps x 2 row tiles (256 rows) x 16 tokens, K stages of 256, split-K
 //   prefill:          2x2 warps, each 2 row tiles x 64 tokens (64 rows x 128 tokens), K stages of 64
-//   dequantize:       8 warps x 2 row tiles, K stages of 256, writes W_hat instead of multiplying
+//   dequantize:       the decode kernel's stream writing W_hat (staged, 128-byte row segments)
 #pragma once
 
 #include <algorithm>
@@ -17,14 +17,14 @@
 
 namespace lords::cuda::qmm {
 
-template <class T, int BITS, bool LOWRANK, int RC, int WM, int WN, int RT, int NT, int KC, bool DEQUANT, int MINB>
+template <class T, int BITS, bool LOWRANK, int RC, int WM, int WN, int RT, int NT, int KC, int MINB>
 void run_fused(QmmParams p, cudaStream_t stream, bool allow_split) {
   using Tile = FusedTile<WM, WN, RT, NT, KC>;
-  auto kernel = qmm_fused_kernel<T, BITS, LOWRANK, RC, WM, WN, RT, NT, KC, DEQUANT, MINB>;
+  auto kernel = qmm_fused_kernel<T, BITS, LOWRANK, RC, WM, WN, RT, NT, KC, MINB>;
   // Per instantiation, once: raise the dynamic shared-memory limit to the largest configuration and
   // read the occupancy the split-K choice needs (no driver queries on the per-call path).
   static int per_sm = [&] {
-    const size_t most = Tile::smem_bytes(LOWRANK, DEQUANT, 16 * RC, 2, sizeof(T));
+    const size_t most = Tile::smem_bytes(LOWRANK, 16 * RC, 2, sizeof(T));
     LORDS_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(most)));
     int n = 0;
     LORDS_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, kernel, Tile::kThreads, most));
@@ -33,7 +33,7 @@ void run_fused(QmmParams p, cudaStream_t stream, bool allow_split) {
   static const int sms = device_props().sm_count;
   const int64_t rows = p.row_end - p.row_begin;
   const int64_t gx = (rows + Tile::kRows - 1) / Tile::kRows;
-  const int64_t gy = DEQUANT ? 1 : (p.M + Tile::kTokens - 1) / Tile::kTokens;
+  const int64_t gy = (p.M + Tile::kTokens - 1) / Tile::kTokens;
   const int stages = int((p.Kp + KC - 1) / KC);
   int splits = 1;
   if (allow_split) {
@@ -44,8 +44,8 @@ void run_fused(QmmParams p, cudaStream_t stream, bool allow_split) {
   p.stages_per_split = (stages + splits - 1) / splits;
   splits = (stages + p.stages_per_split - 1) / p.stages_per_split;
   p.nbuf = p.stages_per_split > 1 ? 2 : 1;
-  p.atomic = splits > 1 && !DEQUANT;  // dequantize splits write disjoint columns
-  const size_t smem = Tile::smem_bytes(LOWRANK, DEQUANT, p.rp, p.nbuf, sizeof(T));
+  p.atomic = splits > 1;
+  const size_t smem = Tile::smem_bytes(LOWRANK, p.rp, p.nbuf, sizeof(T));
   if (p.atomic) LORDS_CUDA_CHECK(cudaMemsetAsync(p.Y, 0, size_t(p.M) * p.N * sizeof(float), stream));
   kernel<<<dim3(unsigned(gx), unsigned(gy), unsigned(splits)), Tile::kThreads, smem, stream>>>(p);
   LORDS_CUDA_CHECK_LAUNCH();
@@ -72,11 +72,11 @@ inline int decode_groups_per_split(int64_t row_blocks, int64_t groups, int64_t s
   return int(best);
 }
 
-template <class T, int BITS, bool LOWRANK, int RC, int RT, int NT, int MINB = 2>
+template <class T, int BITS, bool LOWRANK, int RC, int RT, int NT, int MINB = 2, bool DEQUANT = false>
 void run_decode(QmmParams p, cudaStream_t stream) {
   constexpr int kWarps = 8;
-  using Tile = DecodeTile<T, BITS, LOWRANK, RT, NT, kWarps>;
-  auto kernel = qmm_decode_kernel<T, BITS, LOWRANK, RC, RT, NT, kWarps, MINB>;
+  using Tile = DecodeTile<T, BITS, LOWRANK, RT, NT, kWarps, DEQUANT>;
+  auto kernel = qmm_decode_kernel<T, BITS, LOWRANK, RC, RT, NT, kWarps, MINB, DEQUANT>;
   static const int sms = device_props().sm_count;
   static const size_t smem_limit = [&] {
     // Raise the dynamic shared-memory limit once per instantiation, to what MINB blocks per SM allow.
@@ -86,13 +86,13 @@ void run_decode(QmmParams p, cudaStream_t stream) {
   }();
   const int64_t rows = p.row_end - p.row_begin;
   const int64_t gx = (rows + Tile::kRows - 1) / Tile::kRows;
-  const int64_t gz = (p.M + Tile::kTokens - 1) / Tile::kTokens;
+  const int64_t gz = DEQUANT ? 1 : (p.M + Tile::kTokens - 1) / Tile::kTokens;
   const int64_t groups = p.Kp / 64;
   int gps = decode_groups_per_split(gx * gz, groups, int64_t(sms) * MINB);
   while (gps > 1 && Tile::smem_bytes(gps, p.rp) > smem_limit) --gps;
   p.groups_per_split = gps;
   const int64_t gy = (groups + gps - 1) / gps;
-  if (gy > 1) LORDS_CUDA_CHECK(cudaMemsetAsync(p.Y, 0, size_t(p.M) * p.N * sizeof(float), stream));
+  if (gy > 1 && !DEQUANT) LORDS_CUDA_CHECK(cudaMemsetAsync(p.Y, 0, size_t(p.M) * p.N * sizeof(float), stream));
   kernel<<<dim3(unsigned(gx), unsigned(gy), unsigned(gz)), Tile::kThreads, Tile::smem_bytes(gps, p.rp), stream>>>(p);
   LORDS_CUDA_CHECK_LAUNCH();
 }
@@ -102,12 +102,12 @@ void run_decode(QmmParams p, cudaStream_t stream) {
 template <class T, int BITS, bool LOWRANK, int RC>
 void run_for_m(const QmmParams& p, bool dequant, cudaStream_t stream) {
   constexpr int RCF = RC <= 2 ? 2 : 4;
-  if (dequant) run_fused<T, BITS, LOWRANK, RCF, 8, 1, 2, 1, 256, true, 2>(p, stream, true);
+  if (dequant) run_decode<T, BITS, LOWRANK, RC, 2, 1, 2, true>(p, stream);
   // 4 row tiles per warp share each A^T fragment read from shared memory where registers allow.
   else if (p.M <= 8) run_decode<T, BITS, LOWRANK, RC, (LOWRANK && RC <= 2 ? 4 : 2), 1>(p, stream);
   else if (p.M <= 16) run_decode<T, BITS, LOWRANK, RC, 2, 2>(p, stream);
-  else if (p.M <= 32) run_fused<T, BITS, LOWRANK, RCF, 8, 1, 2, 2, 256, false, 2>(p, stream, true);
-  else run_fused<T, BITS, LOWRANK, RCF, 2, 2, 2, 8, 64, false, 1>(p, stream, true);
+  else if (p.M <= 32) run_fused<T, BITS, LOWRANK, RCF, 8, 1, 2, 2, 256, 2>(p, stream, true);
+  else run_fused<T, BITS, LOWRANK, RCF, 2, 2, 2, 8, 64, 1>(p, stream, true);
 }
 
 template <class T, int BITS>
