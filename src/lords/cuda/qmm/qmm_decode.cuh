@@ -224,17 +224,7 @@ __global__ void __launch_bounds__(WARPS * 32, MINB) qmm_decode_kernel(const QmmP
 
   // 4. B rows of this warp's tiles as mma A fragments (held for the whole slice).
   uint32_t bf[RT][RC][4];
-  if constexpr (LOWRANK) {
-#pragma unroll
-    for (int rt = 0; rt < RT; ++rt) {
-      if (rt < n_valid) {
-        load_b_frags<T, RC>(bf[rt], static_cast<const T*>(p.B), (rt0 + rt) * 16, p.rp, lane);
-      } else {
-#pragma unroll
-        for (int c = 0; c < RC; ++c) bf[rt][c][0] = bf[rt][c][1] = bf[rt][c][2] = bf[rt][c][3] = 0;
-      }
-    }
-  }
+  if constexpr (LOWRANK) load_b_tiles<T, RT, RC>(bf, static_cast<const T*>(p.B), rt0, n_valid, p.rp, lane);
 
   float acc[RT][NT][4];
 #pragma unroll

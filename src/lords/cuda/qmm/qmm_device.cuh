@@ -87,6 +87,21 @@ __device__ __forceinline__ void load_b_frags(uint32_t (&bf)[RC][4], const T* B, 
   }
 }
 
+// B fragments of RT row tiles (tile index row_tile0 + rt; those >= valid_tiles are zero: padding).
+template <class T, int RT, int RC>
+__device__ __forceinline__ void load_b_tiles(uint32_t (&bf)[RT][RC][4], const T* B, int64_t row_tile0,
+                                             int valid_tiles, int rp, int lane) {
+#pragma unroll
+  for (int rt = 0; rt < RT; ++rt) {
+    if (rt < valid_tiles) {
+      load_b_frags<T, RC>(bf[rt], B, (row_tile0 + rt) * 16, rp, lane);
+    } else {
+#pragma unroll
+      for (int c = 0; c < RC; ++c) bf[rt][c][0] = bf[rt][c][1] = bf[rt][c][2] = bf[rt][c][3] = 0;
+    }
+  }
+}
+
 // W_hat A fragment of one row tile for one k16 step: levels times the low-rank scale tile
 // S (16 x 16) = B_tile (16 x rp) · A_tile (rp x 16), the latter read from shared memory as A^T
 // rows (k, rp), row stride at_stride elements, starting at the step's first k.

@@ -64,18 +64,12 @@ __global__ void __launch_bounds__(WM* WN * 32, MINB) qmm_fused_kernel(const QmmP
     rt_valid[rt] = rt_index[rt] * 16 < p.row_end;
   }
 
+  // The warp's row tiles are consecutive; the valid ones come first.
+  int n_valid = 0;
+#pragma unroll
+  for (int rt = 0; rt < RT; ++rt) n_valid += rt_valid[rt];
   uint32_t bf[RT][RC][4];
-  if constexpr (LOWRANK) {
-#pragma unroll
-    for (int rt = 0; rt < RT; ++rt) {
-      if (rt_valid[rt]) {
-        load_b_frags<T, RC>(bf[rt], static_cast<const T*>(p.B), rt_index[rt] * 16, p.rp, lane);
-      } else {
-#pragma unroll
-        for (int c = 0; c < RC; ++c) bf[rt][c][0] = bf[rt][c][1] = bf[rt][c][2] = bf[rt][c][3] = 0;
-      }
-    }
-  }
+  if constexpr (LOWRANK) load_b_tiles<T, RT, RC>(bf, static_cast<const T*>(p.B), rt_index[0], n_valid, p.rp, lane);
 
   float acc[RT][NT][4];
 #pragma unroll
