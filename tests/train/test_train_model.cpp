@@ -398,10 +398,12 @@ TEST(TrainModelQlora, SaveLoadRoundTrip) {
   EXPECT_EQ(back.options().lora_alpha, 8.0f);
   EXPECT_EQ(back.param_arrays(), m.param_arrays());
   EXPECT_EQ(logits_of(back, b), logits_of(m, b));
-  // The base inside the output is the base checkpoint unchanged: the runtime runs it as before.
+  // The runtime runs the output with a LoRA branch on every adapted linear: the tuned model.
   runtime::LlamaModel rt_out = runtime::LlamaModel::load(out, Backend::Cpu);
   runtime::LlamaModel rt_base = runtime::LlamaModel::load(base, Backend::Cpu);
-  EXPECT_EQ(runtime_logits(rt_out, b), runtime_logits(rt_base, b));
+  EXPECT_EQ(rt_out.lora_linears(), 14);
+  EXPECT_LE(rel_diff(runtime_logits(rt_out, b), logits_of(m, b)), kLogitsTol);
+  EXPECT_GT(rel_diff(runtime_logits(rt_out, b), runtime_logits(rt_base, b)), 100 * kLogitsTol);
   EXPECT_THROW(TrainModel<float>::load(out, options(TuneMode::Peft)), Error);
   // Saving the reloaded model again gives the same adapters.
   back.save(tmp.file("again"));

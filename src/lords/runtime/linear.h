@@ -3,6 +3,8 @@
 //   quantized from a lords checkpoint (ops qmatmul over the packed codes; docs/FORMAT.md): the layer
 //   owns the packed codes, the codebook levels and its scales as fp32 (B (N, r) and A (r, K) for
 //   method lords, block scales (N, ceil(K/G)) for rtn). W_hat is never materialized.
+// Optionally a LoRA branch (a QLoRA fine-tune, lora_adapters.h; train/lora_linear.h):
+//   Y = X W^T + (alpha / r) (X A^T) B^T (+ bias),   A (r, K), B (N, r)
 #pragma once
 
 #include <cstdint>
@@ -38,6 +40,11 @@ class Linear {
   ops::QWeight quantized_weight() const;
   const std::optional<std::vector<float>>& bias() const { return bias_; }
 
+  // Adds the LoRA branch: A (r, K), B (N, r), scaling alpha / r. Throws Error{BadShape} on other sizes,
+  // Error{Usage} on r < 1 or alpha <= 0. name (HF) for messages.
+  void set_lora(int64_t r, float alpha, std::vector<float> A, std::vector<float> B, const std::string& name);
+  bool has_lora() const { return lora_.has_value(); }
+
   // Y (M, N), X (M, K); Y must not alias X.
   void forward(float* Y, const float* X, int64_t M, Backend backend) const;
 
@@ -52,11 +59,19 @@ class Linear {
     int64_t G = 0;               // Block
     std::vector<float> scales;   // Block: (N, ceil(K/G))
   };
+  struct Lora {
+    int64_t r = 0;
+    float alpha = 0;           // scaling alpha / r
+    std::vector<float> A, B;   // (r, K), (N, r)
+  };
   void set_bias(std::optional<std::vector<float>> bias, const std::string& name);
+  // Y (M, N) += (alpha / r) (X A^T) B^T
+  void add_lora(float* Y, const float* X, int64_t M, Backend backend) const;
 
   int64_t N_ = 0, K_ = 0;
   std::shared_ptr<const HostTensor> W_;  // dense: (N, K)
   std::optional<Quantized> quant_;
+  std::optional<Lora> lora_;
   std::optional<std::vector<float>> bias_;  // (N)
 };
 

@@ -1,6 +1,7 @@
 // LlamaModel: loading (HF / GGUF / lords checkpoint) and the forward pass. See llama_model.h.
 #include "lords/runtime/llama_model.h"
 
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <optional>
@@ -14,6 +15,7 @@
 #include "lords/ops/rmsnorm.h"
 #include "lords/ops/rope.h"
 #include "lords/ops/silu_mul.h"
+#include "lords/runtime/lora_adapters.h"
 
 namespace lords::runtime {
 
@@ -91,11 +93,12 @@ int64_t sliding_window_from_config(const nlohmann::json& c, model::Arch arch) {
 
 // ---------------------------------------------------------------------------------------------
 // Loading. One builder for every source: `tensor` reads a plain weight by its table entry (nullopt:
-// optional and absent), `ck` (if any) supplies the quantized linears.
+// optional and absent), `ck` (if any) supplies the quantized linears, `adapters` (if any) LoRA branches.
 
 struct LlamaModel::Builder {
   std::function<std::optional<HostTensor>(const model::WeightSpec&)> tensor;
   const engine::Checkpoint* ck = nullptr;
+  LoraAdapters* adapters = nullptr;
   std::string path;
 
   LlamaModel build(const model::ModelConfig& config, const nlohmann::json& raw_config, Backend backend) const;
@@ -115,19 +118,29 @@ LlamaModel LlamaModel::Builder::build(const model::ModelConfig& config, const nl
     LORDS_ASSERT(t);  // required weights throw in `tensor` when absent
     return std::move(t->data);
   };
+  auto attach_lora = [&](Linear& l, const std::string& hf) {
+    if (!adapters || !adapters->adapts(hf)) return;
+    std::vector<float> A, B;
+    adapters->load(hf, l.N(), l.K(), &A, &B);
+    l.set_lora(adapters->rank(), adapters->alpha(), std::move(A), std::move(B), hf);
+  };
   auto linear = [&](const std::string& name, const std::string& bias_name = "") {
     std::optional<std::vector<float>> bias;
     if (!bias_name.empty() && specs.count(bias_name)) bias = values(bias_name);
     const model::WeightSpec& spec = specs.at(name);
+    Linear l;
     if (ck && ck->is_quantized(spec.hf)) {
       const Shape got = ck->layer_table().at(spec.hf).at("shape").get<Shape>();
       LORDS_CHECK(got == spec.shape, ErrorKind::BadShape, "[load] {}: quantized '{}' has shape {}, expected {}",
                   path, spec.hf, shape_str(got), shape_str(spec.shape));
-      return Linear::quantized(*ck, spec.hf, std::move(bias));
+      l = Linear::quantized(*ck, spec.hf, std::move(bias));
+    } else {
+      std::optional<HostTensor> w = tensor(spec);
+      LORDS_ASSERT(w);
+      l = Linear::dense(std::make_shared<const HostTensor>(std::move(*w)), std::move(bias));
     }
-    std::optional<HostTensor> w = tensor(spec);
-    LORDS_ASSERT(w);
-    return Linear::dense(std::make_shared<const HostTensor>(std::move(*w)), std::move(bias));
+    attach_lora(l, spec.hf);
+    return l;
   };
 
   LlamaModel m;
@@ -154,7 +167,13 @@ LlamaModel LlamaModel::Builder::build(const model::ModelConfig& config, const nl
   m.out_norm_ = values("output_norm.weight");
   // Tied: the head is the embedding (shared, not copied), unless a checkpoint quantized lm_head itself.
   const bool own_head = !config.tie_embeddings || (ck && ck->is_quantized("lm_head.weight"));
-  m.head_ = own_head ? linear("output.weight") : Linear::dense(m.embed_);
+  if (own_head) {
+    m.head_ = linear("output.weight");
+  } else {
+    m.head_ = Linear::dense(m.embed_);
+    attach_lora(m.head_, specs.at("output.weight").hf);  // the branch is the head's own, not the embedding's
+  }
+  if (adapters) adapters->check_all_used(path);
 
   m.inv_freq_.resize(static_cast<size_t>(config.head_dim / 2));
   ops::rope_inv_freq(m.inv_freq_.data(), config.head_dim, config.rope_theta,
@@ -176,8 +195,12 @@ LlamaModel LlamaModel::load(const std::string& path, Backend backend) {
   if (src.kind == io::SourceKind::HfDir && format != src.st_metadata.end() && format->second == engine::kFormatName) {
     const engine::Checkpoint ck(path);
     const model::ModelConfig config = model::parse_model_config(ck.config(), ck.dir() + "/config.json");
+    // A QLoRA fine-tune: the base checkpoint plus adapters.safetensors.
+    std::optional<LoraAdapters> adapters;
+    if (std::filesystem::exists(path + "/" + kLoraAdaptersFile)) adapters.emplace(path + "/" + kLoraAdaptersFile);
     Builder b;
     b.ck = &ck;
+    b.adapters = adapters ? &*adapters : nullptr;
     b.path = path;
     b.tensor = [&](const model::WeightSpec& spec) -> std::optional<HostTensor> {
       if (!ck.index().contains(spec.hf)) {
@@ -217,6 +240,13 @@ int64_t LlamaModel::quantized_linears() const {
   int64_t n = head_.is_quantized() ? 1 : 0;
   for (const LlamaLayer& l : layers_)
     for (const Linear* x : {&l.q, &l.k, &l.v, &l.o, &l.gate, &l.up, &l.down}) n += x->is_quantized() ? 1 : 0;
+  return n;
+}
+
+int64_t LlamaModel::lora_linears() const {
+  int64_t n = head_.has_lora() ? 1 : 0;
+  for (const LlamaLayer& l : layers_)
+    for (const Linear* x : {&l.q, &l.k, &l.v, &l.o, &l.gate, &l.up, &l.down}) n += x->has_lora() ? 1 : 0;
   return n;
 }
 

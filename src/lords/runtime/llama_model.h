@@ -8,7 +8,8 @@
 // or the rope_freqs tensor of a Llama-3 GGUF. Mistral's sliding window is not implemented: contexts
 // longer than the window are refused (below it, full causal attention is exact).
 // Sources: an HF directory or .gguf file (every linear dense fp32), or a lords checkpoint directory
-// (quantized linears run through qmatmul over the packed codes, everything else dense fp32).
+// (quantized linears run through qmatmul over the packed codes, everything else dense fp32); a
+// checkpoint directory holding adapters.safetensors (a QLoRA fine-tune) adds their LoRA branches.
 #pragma once
 
 #include <cstdint>
@@ -51,6 +52,7 @@ class LlamaModel final : public CausalLM {
   Backend backend() const { return backend_; }
   void set_backend(Backend b) { backend_ = b; }
   int64_t quantized_linears() const override;  // how many linears run on qmatmul
+  int64_t lora_linears() const;                 // how many linears carry a LoRA branch
 
   // A cache for up to `capacity` tokens (0: max_position_embeddings). Throws Error{Usage} beyond it.
   KvCache make_cache(int64_t capacity = 0) const;

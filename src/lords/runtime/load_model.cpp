@@ -33,6 +33,9 @@ void require_device(Device device) {
 std::unique_ptr<CausalLM> copy_to_device(const LlamaModel& model, Device device) {
   if (device == Device::Cpu) return nullptr;
   require_device(device);
+  LORDS_CHECK(model.lora_linears() == 0, ErrorKind::Unsupported,
+              "[--device {}] LoRA adapters (a QLoRA fine-tune) run on the cpu only; use --device cpu",
+              device_name(device));
 #if defined(LORDS_HAVE_CUDA)
   return std::make_unique<GpuLlamaModel>(model);
 #else
