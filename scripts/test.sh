@@ -7,7 +7,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 "$ROOT/scripts/setup.sh" deps
 "$ROOT/scripts/setup.sh" assets   # the golden tests compare the real default model with PyTorch
 JOBS="$(nproc)"
-cmake -S "$ROOT" -B "$ROOT/build/cpu-release" -G Ninja -DCMAKE_BUILD_TYPE=Release -DLORDS_WERROR=ON >/dev/null
+# -DLORDS_CUDA=ON: CUDA whenever nvcc exists, whatever an earlier configure left in the cache.
+cmake -S "$ROOT" -B "$ROOT/build/cpu-release" -G Ninja -DCMAKE_BUILD_TYPE=Release -DLORDS_WERROR=ON -DLORDS_CUDA=ON >/dev/null
 ninja -C "$ROOT/build/cpu-release" -j"$JOBS"
 (cd "$ROOT/build/cpu-release" && ctest --output-on-failure -j"$JOBS" --timeout 600)
 if [ "${LORDS_SKIP_ASAN:-0}" != "1" ]; then
