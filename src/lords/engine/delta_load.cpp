@@ -91,24 +91,6 @@ bool is_lords_checkpoint(const std::string& dir) {
   return it != meta.end() && it->second == kFormatName;
 }
 
-// A number stored under key (lords-lora, train_model_save.cpp) or alt_key (peft-style names).
-double metadata_number(const std::map<std::string, std::string>& meta,
-                       const std::string& key,
-                       const std::string& alt_key,
-                       const std::string& path) {
-  auto it = meta.find(key);
-  if (it == meta.end()) it = meta.find(alt_key);
-  LORDS_CHECK(
-      it != meta.end(), ErrorKind::Format, "{}: metadata '{}' ('{}') missing", path, key, alt_key);
-  try {
-    size_t used = 0;
-    const double v = std::stod(it->second, &used);
-    if (used == it->second.size()) return v;
-  } catch (const std::exception&) {
-  }
-  LORDS_FAIL(
-      ErrorKind::Format, "{}: metadata '{}' is not a number: '{}'", path, it->first, it->second);
-}
 
 void lora_delta(const Checkpoint& base, const std::string& tuned, Delta* d) {
   const std::string path = tuned + "/" + kAdaptersFile;
@@ -141,8 +123,8 @@ void lora_delta(const Checkpoint& base, const std::string& tuned, Delta* d) {
               b_name,
               shape_str(sb),
               shape_text(d->N, r));
-  const double alpha = metadata_number(meta, "lora.alpha", "lora_alpha", path);
-  const double rank = metadata_number(meta, "lora.rank", "lora_rank", path);
+  const double alpha = io::metadata_number(meta, "lora.alpha", "lora_alpha", path);
+  const double rank = io::metadata_number(meta, "lora.rank", "lora_rank", path);
   LORDS_CHECK(rank == static_cast<double>(r),
               ErrorKind::Format,
               "{}: metadata says rank {} but '{}' has {} rows",

@@ -251,4 +251,18 @@ void SafetensorsWriter::commit() {
   fsync_parent_dir(path_);
 }
 
+double metadata_number(const std::map<std::string, std::string>& meta, const std::string& key,
+                       const std::string& alt_key, const std::string& path) {
+  auto it = meta.find(key);
+  if (it == meta.end()) it = meta.find(alt_key);
+  LORDS_CHECK(it != meta.end(), ErrorKind::Format, "{}: metadata '{}' ('{}') missing", path, key, alt_key);
+  try {
+    size_t used = 0;
+    const double v = std::stod(it->second, &used);
+    if (used == it->second.size()) return v;
+  } catch (const std::exception&) {
+  }
+  LORDS_FAIL(ErrorKind::Format, "{}: metadata '{}' is not a number: '{}'", path, it->first, it->second);
+}
+
 }  // namespace lords::io

@@ -19,6 +19,11 @@ namespace lords::io {
 // shape x dtype vs byte count, offsets inside the data block, overlaps. Errors name the file and the problem.
 std::map<std::string, std::string> read_safetensors(const std::string& path, TensorIndex* index);
 
+// The number stored in __metadata__ under key, or else under alt_key (another writer's name for it).
+// Throws Error{Format} naming path when neither is present or the value is not a number.
+double metadata_number(const std::map<std::string, std::string>& meta, const std::string& key,
+                       const std::string& alt_key, const std::string& path);
+
 // Writes a safetensors file in one pass with bounded memory: declare every tensor first (name, dtype,
 // shape), then write each tensor's bytes in any order and from any thread, then commit().
 // Data goes to "<path>.tmp-<pid>" which commit() fsyncs and renames onto path; an uncommitted writer

@@ -11,24 +11,6 @@ namespace {
 constexpr const char* kSuffixA = ".lora_A";
 constexpr const char* kSuffixB = ".lora_B";
 
-// A number stored under key (ours) or alt_key (peft-style names).
-double metadata_number(const std::map<std::string, std::string>& meta,
-                       const std::string& key,
-                       const std::string& alt_key,
-                       const std::string& path) {
-  auto it = meta.find(key);
-  if (it == meta.end()) it = meta.find(alt_key);
-  LORDS_CHECK(
-      it != meta.end(), ErrorKind::Format, "{}: metadata '{}' ('{}') missing", path, key, alt_key);
-  try {
-    size_t used = 0;
-    const double v = std::stod(it->second, &used);
-    if (used == it->second.size()) return v;
-  } catch (const std::exception&) {
-  }
-  LORDS_FAIL(
-      ErrorKind::Format, "{}: metadata '{}' is not a number: '{}'", path, it->first, it->second);
-}
 
 // The linear a tensor name belongs to ("" when it is neither .lora_A nor .lora_B).
 std::string linear_of(const std::string& tensor) {
@@ -41,8 +23,8 @@ std::string linear_of(const std::string& tensor) {
 
 LoraAdapters::LoraAdapters(const std::string& path) : path_(path) {
   const std::map<std::string, std::string> meta = io::read_safetensors(path, &index_);
-  const double r = metadata_number(meta, "lora.rank", "lora_rank", path);
-  const double alpha = metadata_number(meta, "lora.alpha", "lora_alpha", path);
+  const double r = io::metadata_number(meta, "lora.rank", "lora_rank", path);
+  const double alpha = io::metadata_number(meta, "lora.alpha", "lora_alpha", path);
   LORDS_CHECK(r >= 1 && r == static_cast<double>(static_cast<int64_t>(r)) && alpha > 0,
               ErrorKind::Format,
               "{}: LoRA rank {} must be a positive integer and alpha {} positive",
