@@ -109,22 +109,6 @@ __device__ __forceinline__ uint32_t pair_offset(const GroupCodes& c, uint32_t la
   else return (pair_index<BITS, S, P>(c) << 8) | lane4;
 }
 
-// Shared-memory access by 32-bit address: the main loop's addresses are one add from a base held
-// in a register, where generic pointers would cost 64-bit arithmetic and a conversion per access.
-__device__ __forceinline__ uint32_t lds_u32(uint32_t addr) {
-  uint32_t v;
-  asm volatile("ld.shared.u32 %0, [%1];\n" : "=r"(v) : "r"(addr));
-  return v;
-}
-__device__ __forceinline__ void ldsm_x4(uint32_t (&r)[4], uint32_t addr) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(addr));
-}
-__device__ __forceinline__ void ldsm_x2(uint32_t (&r)[2], uint32_t addr) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x2.shared.b16 {%0,%1}, [%2];\n" : "=r"(r[0]), "=r"(r[1]) : "r"(addr));
-}
-
 // fp16 mma with fp16 accumulators: d (2 half2 registers: rows g and g+8) += a · b.
 __device__ __forceinline__ void mma_f16acc(uint32_t (&d)[2], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
   asm volatile(
@@ -196,18 +180,8 @@ __global__ void __launch_bounds__(WARPS * 32, MINB) qmm_decode_kernel(const QmmP
 
   // 2. This slice of X (tokens x kc, zero beyond M and K) and of A^T to shared memory.
   {
-    const int chunks = kc / 8;
-    for (int i = tid; i < (DEQUANT ? 0 : Tile::kTokens * chunks); i += Tile::kThreads) {
-      const int tok = i / chunks, c8 = (i % chunks) * 8;
-      const int64_t gt = tok0 + tok, gk = kbase + c8;
-      T* dst = xs + tok * xstride + c8;
-      if (p.x_vec && gt < p.M && gk + 8 <= p.K) {
-        cp_async16(dst, X + gt * p.K + gk);
-      } else {
-#pragma unroll
-        for (int j = 0; j < 8; ++j) dst[j] = (gt < p.M && gk + j < p.K) ? X[gt * p.K + gk + j] : A::from_float(0.f);
-      }
-    }
+    if constexpr (!DEQUANT)
+      load_x_tile<T>(xs, xstride, X, p.M, p.K, p.x_vec, tok0, Tile::kTokens, kbase, kc, tid, Tile::kThreads);
     if constexpr (LOWRANK) {
       const T* AT = static_cast<const T*>(p.AT);
       const int per_row = p.rp / 8;

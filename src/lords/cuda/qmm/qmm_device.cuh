@@ -19,6 +19,26 @@ __device__ __forceinline__ void build_lut(uint32_t* lut, const float* levels, in
   if (tid < kLutWords) lut[tid] = as_u32(Act<T>::pack(tid < nlevels ? levels[tid] : 0.f, 0.f));
 }
 
+// Rows tok0 .. tok0+tokens-1 of X (M, K), columns [k0, k0 + cols) (cols a multiple of 8), to shared
+// memory with a row stride of `stride` elements; zero beyond M and K. 16-byte cp.async where X rows are
+// aligned (x_vec), element copies otherwise. Block-wide; the caller commits and waits.
+template <class T>
+__device__ __forceinline__ void load_x_tile(T* dst, int stride, const T* X, int64_t M, int64_t K, bool x_vec,
+                                            int64_t tok0, int tokens, int64_t k0, int cols, int tid, int threads) {
+  const int chunks = cols / 8;
+  for (int i = tid; i < tokens * chunks; i += threads) {
+    const int tok = i / chunks, c8 = (i % chunks) * 8;
+    const int64_t gt = tok0 + tok, gk = k0 + c8;
+    T* d = dst + tok * stride + c8;
+    if (x_vec && gt < M && gk + 8 <= K) {
+      cp_async16(d, X + gt * K + gk);
+    } else {
+#pragma unroll
+      for (int j = 0; j < 8; ++j) d[j] = (gt < M && gk + j < K) ? X[gt * K + gk + j] : Act<T>::from_float(0.f);
+    }
+  }
+}
+
 // One 64-k group of one row tile, as thread `lane` holds it (fragment_layout.h).
 struct GroupCodes {
   uint32_t w[4];

@@ -79,22 +79,8 @@ __global__ void __launch_bounds__(WM* WN * 32, MINB) qmm_fused_kernel(const QmmP
 
   auto load_stage = [&](int st, int buf) {
     const int64_t kbase = int64_t(st) * KC;
-    {
-      T* xdst = xs + buf * Tile::kTokens * Tile::kXStride;
-      constexpr int kChunks = KC / 8;
-      for (int i = tid; i < Tile::kTokens * kChunks; i += Tile::kThreads) {
-        const int tok = i / kChunks, kc = (i % kChunks) * 8;
-        const int64_t gt = tok0 + tok, gk = kbase + kc;
-        T* dst = xdst + tok * Tile::kXStride + kc;
-        if (p.x_vec && gt < p.M && gk + 8 <= p.K) {
-          cp_async16(dst, X + gt * p.K + gk);
-        } else {
-#pragma unroll
-          for (int j = 0; j < 8; ++j)
-            dst[j] = (gt < p.M && gk + j < p.K) ? X[gt * p.K + gk + j] : A::from_float(0.f);
-        }
-      }
-    }
+    load_x_tile<T>(xs + buf * Tile::kTokens * Tile::kXStride, Tile::kXStride, X, p.M, p.K, p.x_vec, tok0,
+                   Tile::kTokens, kbase, KC, tid, Tile::kThreads);
     if constexpr (LOWRANK) {
       T* adst = ats + buf * KC * at_stride;
       const int chunks_per_row = p.rp / 8;
