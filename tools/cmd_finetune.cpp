@@ -14,7 +14,7 @@ namespace {
 
 struct Opts {
   train::FinetuneOptions f;
-  std::string mode, format, recompute = "on", split_by = "item", backend = "cpu";
+  std::string mode, format, recompute = "on", split_by = "item", backend = "cpu", device = "cpu";
   bool json = false, quiet = false;
 };
 
@@ -101,6 +101,7 @@ void add_options(CLI::App* sub, Opts& o) {
   sub->add_option("--threads", f.threads, "threads (0 = all cores)")->capture_default_str();
   sub->add_option("--recompute", o.recompute, "activation checkpointing: on (less memory) | off")
       ->capture_default_str();
+  sub->add_option("--device", o.device, "cpu | cuda (forward and backward on the GPU)")->capture_default_str();
   sub->add_option("--backend", o.backend, "cpu | ref (the slow scalar reference)")
       ->capture_default_str();
   sub->add_flag("--json", o.json, "print the summary as JSON on stdout");
@@ -176,6 +177,7 @@ Command add_finetune(CLI::App& app) {
                         "--backend must be cpu or ref, got '{}'",
                         o->backend);
             f.backend = o->backend == "cpu" ? runtime::Backend::Cpu : runtime::Backend::Ref;
+            f.device = runtime::device_from_name(o->device);
             if (!o->quiet)
               f.log = [](const std::string& line) {
                 std::fprintf(stderr, "%s\n", line.c_str());

@@ -17,6 +17,7 @@
 #include "lords/runtime/text_source.h"
 #include "lords/train/finetune.h"
 #include "lords/train/finetune_state.h"
+#include "train/finetune_fixture.h"
 
 namespace lords::train {
 namespace {
@@ -27,80 +28,8 @@ namespace fs = std::filesystem;
 // saved checkpoint, both fp32: summation order only (train_model tests measure ~1e-6).
 constexpr double kLossTol = 2e-5;
 
-// The model, its checkpoints and data files, written once per test binary.
-class Fixture {
- public:
-  static Fixture& get() {
-    static Fixture f;
-    return f;
-  }
-  std::string lords() const { return dir_.file("lords"); }
-  std::string nf4() const { return dir_.file("nf4"); }
-  std::string jsonl() const { return dir_.file("qa.jsonl"); }
-  std::string text() const { return dir_.file("play.txt"); }
-
- private:
-  Fixture() {
-    const std::string src = dir_.file("src");
-    fs::create_directory(src);
-    test::RandomModelSpec spec;
-    spec.model_type = "qwen2";
-    spec.hidden = 32, spec.intermediate = 48, spec.layers = 2, spec.heads = 4, spec.kv_heads = 2;
-    spec.vocab = 768;  // the tokenizer's 760 ids fit
-    spec.seed = 21;
-    test::write_random_model(src, spec);
-    fs::copy_file(
-        std::string(LORDS_SOURCE_DIR) + "/tests/tokenizer/fixtures/tiny_qwen2_tokenizer.json",
-        src + "/tokenizer.json");
-    quantize(src, lords(), engine::Method::Lords);
-    quantize(src, nf4(), engine::Method::Rtn);
-    // Answers follow from the question, so a few updates learn them.
-    const char* colors[] = {"red", "green", "blue"};
-    std::string qa;
-    for (int i = 0; i < 48; ++i)
-      qa += fmt::format(
-          "{{\"question\": \"What color is box {}?\", \"answer\": \"Box {} is {}.\"}}\n",
-          i,
-          i,
-          colors[i % 3]);
-    test::write_bytes(jsonl(), qa);
-    std::string play;
-    for (int i = 0; i < 40; ++i) play += "To be, or not to be, that is the question. ";
-    test::write_bytes(text(), play);
-  }
-  void quantize(const std::string& src, const std::string& out, engine::Method method) const {
-    engine::QuantizeRequest req;
-    req.source = src;
-    req.output = out;
-    req.progress = false;
-    req.config.method = method;
-    req.config.block = 16;
-    req.config.rank = 4;
-    req.config.steps = 3;
-    req.config.threads = 2;
-    req.config.scale_dtype = DType::F32;  // saved scales are the trained ones exactly
-    engine::quantize_model(req);
-  }
-  test::TempDir dir_;
-};
-
-FinetuneOptions options(TuneMode mode, const std::string& output) {
-  FinetuneOptions o;
-  o.checkpoint = mode == TuneMode::Qlora ? Fixture::get().nf4() : Fixture::get().lords();
-  o.data = {Fixture::get().jsonl()};
-  o.output = output;
-  o.mode = mode;
-  o.steps = 12;
-  o.batch = 4;
-  o.seq_len = 40;
-  o.lr = 1e-2f;  // a tiny random model learns fast at a high rate
-  o.warmup = 2;
-  o.heldout_fraction = 0.25;
-  o.threads = 2;
-  o.lora_rank = 4;
-  o.lora_alpha = 8;
-  return o;
-}
+using fixture::Fixture;
+using fixture::options;
 
 // The loss of `ckpt` on the held-out set finetune used, through the inference runtime: each
 // sequence from position 0, weighted cross-entropy in fp64.

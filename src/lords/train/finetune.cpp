@@ -132,6 +132,7 @@ void Trainer::setup() {
   TrainModelOptions mo;
   mo.mode = mode_;
   mo.backend = o_.backend;
+  mo.device = o_.device;
   mo.recompute = o_.recompute;
   mo.lora_rank = o_.lora_rank;
   mo.lora_alpha = o_.lora_alpha;
@@ -380,6 +381,7 @@ void Trainer::evaluate_output() {
   TrainModelOptions mo;
   mo.mode = TuneMode::Peft;  // a qat output is a plain lords checkpoint too
   mo.backend = o_.backend;
+  mo.device = o_.device;
   TrainModel<float> saved = TrainModel<float>::load(o_.output, mo);
   final_eval_ = evaluate_heldout(saved, data_.heldout, o_.batch, o_.eval_batches);
   say(o_,
@@ -409,6 +411,7 @@ FinetuneResult evaluate_only(const FinetuneOptions& o, Clock::time_point start) 
   TrainModelOptions mo;
   mo.mode = mode;
   mo.backend = o.backend;
+  mo.device = o.device;
   mo.lora_seed = o.seed;
   TrainModel<float> m = TrainModel<float>::load(o.checkpoint, mo);
   check_vocab(set, m.config().vocab, o.checkpoint);

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "lords/runtime/backend.h"
+#include "lords/runtime/causal_lm.h"
 #include "lords/train/data_load.h"
 #include "lords/train/train_model.h"
 
@@ -73,6 +74,9 @@ struct FinetuneOptions {
   int threads = 0;  // 0 = all cores
   Recompute recompute = Recompute::Layers;
   runtime::Backend backend = runtime::Backend::Cpu;
+  // cuda: forward and backward on the GPU (the optimizer stays on the host). Not part of the run's
+  // fingerprint: a run may resume on the other device (the same math, fp32 rounding apart).
+  runtime::Device device = runtime::Device::Cpu;
   std::function<void(const std::string&)> log;  // progress lines (none when empty)
 };
 

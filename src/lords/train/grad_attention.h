@@ -30,9 +30,9 @@ struct AttentionTrainShape {
   int64_t Hkv = 0;  // key/value heads, H % Hkv == 0
   int64_t Dh = 0;   // head dim, <= ops::kMaxHeadDim
 
-  int64_t row(int64_t b, int64_t t, int64_t h) const { return (b * T + t) * H + h; }  // lse/delta index
-  int64_t q_at(int64_t b, int64_t t, int64_t h) const { return row(b, t, h) * Dh; }  // q/out element offset
-  int64_t kv_at(int64_t b, int64_t t, int64_t g) const { return ((b * T + t) * Hkv + g) * Dh; }
+  constexpr int64_t row(int64_t b, int64_t t, int64_t h) const { return (b * T + t) * H + h; }  // lse/delta index
+  constexpr int64_t q_at(int64_t b, int64_t t, int64_t h) const { return row(b, t, h) * Dh; }  // q/out element offset
+  constexpr int64_t kv_at(int64_t b, int64_t t, int64_t g) const { return ((b * T + t) * Hkv + g) * Dh; }
 };
 
 // What attention_fwd leaves for attention_bwd (q and k after RoPE).

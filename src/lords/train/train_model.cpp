@@ -12,6 +12,10 @@
 #include "lords/core/error.h"
 #include "lords/train/backend_ops.h"
 
+#ifdef LORDS_HAVE_CUDA
+#include "lords/train/gpu/gpu_train_engine.h"
+#endif
+
 namespace lords::train {
 namespace {
 
@@ -262,6 +266,11 @@ CrossEntropyResult TrainModel<Real>::forward_backward(const int32_t* tokens,
               "[train] grad_scale {} must be finite",
               grad_scale);
   check_batch(tokens, targets, loss_weights, B, T);
+#ifdef LORDS_HAVE_CUDA
+  if constexpr (std::is_same_v<Real, float>) {
+    if (gpu_) return gpu_forward_backward(*gpu_, *this, tokens, targets, loss_weights, B, T, grad_scale);
+  }
+#endif
   reserve(B, T, Pass::Train);
   const int64_t M = B * T, L = config_.n_layer;
   embed(inputs_[0].data(), tokens, M);
@@ -290,6 +299,11 @@ CrossEntropyResult TrainModel<Real>::eval_loss(const int32_t* tokens,
                                                int64_t T) {
   LORDS_CHECK(targets != nullptr, ErrorKind::Usage, "[train] eval_loss needs targets");
   check_batch(tokens, targets, loss_weights, B, T);
+#ifdef LORDS_HAVE_CUDA
+  if constexpr (std::is_same_v<Real, float>) {
+    if (gpu_) return gpu_eval_loss(*gpu_, *this, tokens, targets, loss_weights, B, T);
+  }
+#endif
   reserve(B, T, Pass::Eval);
   embed(inputs_[0].data(), tokens, B * T);
   const Real* x_last = run_layers(Pass::Eval, B, T);
@@ -299,6 +313,11 @@ CrossEntropyResult TrainModel<Real>::eval_loss(const int32_t* tokens,
 template <class Real>
 void TrainModel<Real>::forward_logits(Real* logits, const int32_t* tokens, int64_t B, int64_t T) {
   check_batch(tokens, nullptr, nullptr, B, T);
+#ifdef LORDS_HAVE_CUDA
+  if constexpr (std::is_same_v<Real, float>) {
+    if (gpu_) return gpu_forward_logits(*gpu_, *this, logits, tokens, B, T);
+  }
+#endif
   reserve(B, T, Pass::Eval);
   const int64_t M = B * T, D = config_.hidden;
   embed(inputs_[0].data(), tokens, M);

@@ -27,6 +27,7 @@
 #include "lords/core/atomic_output.h"
 #include "lords/model/model_config.h"
 #include "lords/runtime/backend.h"
+#include "lords/runtime/causal_lm.h"
 #include "lords/train/adamw.h"
 #include "lords/train/grad_cross_entropy.h"
 #include "lords/train/trainable_linear.h"
@@ -48,6 +49,9 @@ inline constexpr const char* kAdaptersFormat = "lords-lora";
 struct TrainModelOptions {
   TuneMode mode = TuneMode::Peft;
   runtime::Backend backend = runtime::Backend::Cpu;
+  // Cuda: forward and backward run on the GPU (gpu/gpu_train_engine.h) while the parameters, the
+  // optimizer and saving stay on the host; float with Backend Cpu only.
+  runtime::Device device = runtime::Device::Cpu;
   Recompute recompute = Recompute::Layers;
   // Qlora, when the directory holds no adapters yet (saved adapters bring their own rank/alpha).
   // The QLoRA paper uses r 64, alpha 16 on every linear.
@@ -71,6 +75,8 @@ struct GroupOptions {
   float lora_lr_scale = 1.0f;
   float lora_weight_decay = 0.0f;
 };
+
+class GpuTrainEngine;
 
 template <class Real>
 class TrainModel {
@@ -130,6 +136,7 @@ class TrainModel {
             AtomicDir::Existing existing = AtomicDir::Existing::Refuse) const;
 
  private:
+  friend class GpuTrainEngine;
   enum Slot { kQ, kK, kV, kO, kGate, kUp, kDown, kSlots };
   struct Layer {
     std::vector<Real> attn_norm, ffn_norm;          // (D) each
@@ -201,6 +208,7 @@ class TrainModel {
   std::vector<Real> xf_, rstd_f_, dxf_;  // (M, D), (M), (M, D) final norm
   std::vector<Real> logits_;             // (head_rows, V)
   LinearCache<Real> head_cache_;
+  std::shared_ptr<GpuTrainEngine> gpu_;  // device Cuda
 };
 
 }  // namespace lords::train

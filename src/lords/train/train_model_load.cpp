@@ -10,6 +10,10 @@
 #include "lords/runtime/llama_model.h"
 #include "lords/train/train_model.h"
 
+#ifdef LORDS_HAVE_CUDA
+#include "lords/train/gpu/gpu_train_engine.h"
+#endif
+
 namespace lords::train {
 namespace {
 
@@ -179,6 +183,19 @@ TrainModel<Real> TrainModel<Real>::load(const std::string& dir, const TrainModel
                   dst[i]->N(),
                   dst[i]->K());
       dst[i]->set_latent(W->data.data());
+    }
+  }
+  if (opt.device == runtime::Device::Cuda) {
+    LORDS_CHECK(kFloat && opt.backend == runtime::Backend::Cpu,
+                ErrorKind::Usage,
+                "[train] device cuda trains the fp32 model with the cpu backend on the host side");
+    if constexpr (kFloat) {
+#ifdef LORDS_HAVE_CUDA
+      m.gpu_ = make_gpu_train_engine(m);  // after every weight above is final
+#else
+      LORDS_FAIL(ErrorKind::Unsupported,
+                 "[train] device cuda: this build has no CUDA (configure where nvcc is installed)");
+#endif
     }
   }
   return m;

@@ -122,10 +122,14 @@ class TrainableLinear {
   const std::vector<Real>& latent() const { return W_; }
   const std::vector<Real>& lora_A() const { return lA_; }
   const std::vector<Real>& lora_B() const { return lB_; }
+  // The frozen base as the qmatmul kernels take it (packed codes, levels, B, A or block scales; the codes
+  // are null for FakeQuant). Real = float only.
+  ops::QWeight qweight() const;
+  const std::vector<Real>* dense_weight() const { return dense_.get(); }  // Dense: (N, K), else null
+  const std::optional<std::vector<Real>>& bias() const { return bias_; }
 
  private:
   ref::UnpackedWeight<Real> unpacked() const;
-  ops::QWeight qweight() const;  // Real = float only
   FakeQuantWeight<Real> fake_quant_weight() const;
   LoraAdapter<Real> adapter() const;
   void add_bias(Real* Y, int64_t M) const;

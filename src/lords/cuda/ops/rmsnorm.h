@@ -11,4 +11,12 @@ namespace lords::cuda {
 // y (M, D), x (M, D), w (D)
 void rmsnorm(float* y, const float* x, const float* w, int64_t M, int64_t D, float eps, cudaStream_t stream);
 
+// Training (train/grad_rmsnorm.h): the forward also saves rstd (M), and the backward gives the input
+// gradient only (the norm weights are frozen): dx = rstd (w dy) - x rstd^3 sum_d(w dy x) / D. dx may
+// alias dy, not x.
+void rmsnorm_fwd(float* y, float* rstd, const float* x, const float* w, int64_t M, int64_t D, float eps,
+                 cudaStream_t stream);
+void rmsnorm_bwd(float* dx, const float* dy, const float* x, const float* w, const float* rstd, int64_t M, int64_t D,
+                 cudaStream_t stream);
+
 }  // namespace lords::cuda

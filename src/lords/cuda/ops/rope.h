@@ -16,4 +16,9 @@ namespace lords::cuda {
 // In place. x (T, H, Dh) device, inv_freq (Dh/2) device; Dh even and <= ops::kMaxHeadDim.
 void rope(float* x, int64_t p0, const float* inv_freq, int64_t T, int64_t H, int64_t Dh, cudaStream_t stream);
 
+// Training: n_seq sequences of T tokens, each from position 0 (row m at position m % T); inverse rotates
+// by -a, the transpose, which is the backward of the rotation (dx = R^T dy). x (n_seq, T, H, Dh).
+void rope_sequences(float* x, int64_t n_seq, int64_t T, bool inverse, const float* inv_freq, int64_t H, int64_t Dh,
+                    cudaStream_t stream);
+
 }  // namespace lords::cuda

@@ -11,4 +11,9 @@ namespace lords::cuda {
 // out (n), gate (n), up (n)
 void silu_mul(float* out, const float* gate, const float* up, int64_t n, cudaStream_t stream);
 
+// Training (train/grad_silu_mul.h): dgate = dout up silu'(gate), dup = dout silu(gate); outputs may alias
+// inputs.
+void silu_mul_bwd(float* dgate, float* dup, const float* dout, const float* gate, const float* up, int64_t n,
+                  cudaStream_t stream);
+
 }  // namespace lords::cuda

@@ -17,7 +17,8 @@ struct RowMajor {
   cublasOperation_t op;  // CUBLAS_OP_N or CUBLAS_OP_T
 };
 
-// C = op(a) op(b), beta = 0; C has leading dimension ldc. Dimensions must fit cuBLAS's int.
-void gemm_rm(cublasHandle_t handle, int64_t M, int64_t N, int64_t K, RowMajor a, RowMajor b, float* C, int64_t ldc);
+// C = alpha op(a) op(b) + beta C; C has leading dimension ldc. Dimensions must fit cuBLAS's int.
+void gemm_rm(cublasHandle_t handle, int64_t M, int64_t N, int64_t K, RowMajor a, RowMajor b, float* C, int64_t ldc,
+             float alpha = 1.0f, float beta = 0.0f);
 
 }  // namespace lords::cuda
