@@ -102,6 +102,7 @@ void add_options(CLI::App* sub, Opts& o) {
   sub->add_option("--recompute", o.recompute, "activation checkpointing: on (less memory) | off")
       ->capture_default_str();
   sub->add_option("--device", o.device, "cpu | cuda (forward and backward on the GPU)")->capture_default_str();
+  sub->add_flag("--tf32", f.tf32, "with --device cuda: GEMMs on TF32 tensor cores (faster, 10-bit mantissa products)");
   sub->add_option("--backend", o.backend, "cpu | ref (the slow scalar reference)")
       ->capture_default_str();
   sub->add_flag("--json", o.json, "print the summary as JSON on stdout");
@@ -125,13 +126,14 @@ void print_summary(const Opts& o, const train::FinetuneResult& r) {
                 static_cast<long long>(r.final_eval->sequences));
     return;
   }
-  std::printf("finetune %s: %lld/%lld updates, %s train tokens in %s (%.0f tokens/s), wall %s\n",
+  std::printf("finetune %s: %lld/%lld updates, %s train tokens in %s (%.0f tokens/s, %.0f positions/s), wall %s\n",
               r.mode.c_str(),
               static_cast<long long>(r.steps_done),
               static_cast<long long>(r.total_steps),
               format_count(r.train_tokens).c_str(),
               format_seconds(r.train_s).c_str(),
               r.tokens_per_s,
+              r.positions_per_s,
               format_seconds(r.wall_s).c_str());
   std::printf("trainable parameters: %s%s\n",
               format_count(r.trainable_params).c_str(),

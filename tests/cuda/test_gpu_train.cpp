@@ -120,6 +120,24 @@ INSTANTIATE_TEST_SUITE_P(All, GpuTrainModel,
                                   tune_mode_name(std::get<1>(p.param));
                          });
 
+// TF32 products carry 10-bit mantissas: the loss moves by ~1e-4 relative, gradients by ~1e-3.
+TEST(GpuTrainModelTf32, StaysCloseToFp32) {
+  LORDS_REQUIRE_GPU();
+  const std::string path = Checkpoints::get().lords("llama_gqa");
+  TrainModelOptions o = options(TuneMode::Peft, runtime::Device::Cuda);
+  TrainModel<float> fp32 = TrainModel<float>::load(path, o);
+  o.tf32 = true;
+  TrainModel<float> tf32 = TrainModel<float>::load(path, o);
+  const Batch b = make_batch(fp32.config().vocab, 3, 11, 24);
+  const double l32 = fp32.forward_backward(b.tokens.data(), b.targets.data(), b.weights.data(), b.B, b.T).loss;
+  const double ltf = tf32.forward_backward(b.tokens.data(), b.targets.data(), b.weights.data(), b.B, b.T).loss;
+  EXPECT_NEAR(ltf, l32, 2e-3 * l32);
+  for (size_t i = 0; i < fp32.params().size(); ++i)
+    EXPECT_LT(lords::test::rel_err(gradf(tf32, i), grads_of(fp32, i)), 2e-2) << fp32.params()[i].name;
+  o.device = runtime::Device::Cpu;
+  EXPECT_THROW(TrainModel<float>::load(path, o), Error);  // tf32 is a cuda setting
+}
+
 TEST(GpuTrainModelQat, ScalesOnlyPhaseLeavesLatentGradientZero) {
   LORDS_REQUIRE_GPU();
   TrainModel<float> m =

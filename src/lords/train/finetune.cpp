@@ -114,7 +114,7 @@ class Trainer {
   LrSchedule sched_;
   nlohmann::json fingerprint_;
   RunProgress p_;
-  int64_t resumed_from_ = 0, run_tokens_ = 0, trainable_ = 0;
+  int64_t resumed_from_ = 0, run_tokens_ = 0, run_positions_ = 0, trainable_ = 0;
   double train_s_ = 0, window_s_ = 0;
   int64_t window_tokens_ = 0;
   std::optional<EvalResult> final_eval_;
@@ -133,6 +133,7 @@ void Trainer::setup() {
   mo.mode = mode_;
   mo.backend = o_.backend;
   mo.device = o_.device;
+  mo.tf32 = o_.tf32;
   mo.recompute = o_.recompute;
   mo.lora_rank = o_.lora_rank;
   mo.lora_alpha = o_.lora_alpha;
@@ -334,6 +335,7 @@ FinetuneResult Trainer::result(bool completed) const {
   r.heldout_sequences = data_.heldout.size();
   r.train_tokens = p_.train_tokens;
   r.tokens_per_s = train_s_ > 0 ? static_cast<double>(run_tokens_) / train_s_ : 0.0;
+  r.positions_per_s = train_s_ > 0 ? static_cast<double>(run_positions_) / train_s_ : 0.0;
   r.train_loss = p_.last_train_loss;
   r.last_grad_norm = p_.last_grad_norm;
   r.initial_eval = p_.initial_eval;
@@ -359,6 +361,7 @@ FinetuneResult Trainer::run() {
     const double secs = seconds_since(t);
     train_s_ += secs;
     run_tokens_ += tokens;
+    for (const Batch& b : micro_) run_positions_ += b.B * b.T;
     after_update(step, grad_norm, tokens, secs);
   }
   evaluate(p_.step);
@@ -382,6 +385,7 @@ void Trainer::evaluate_output() {
   mo.mode = TuneMode::Peft;  // a qat output is a plain lords checkpoint too
   mo.backend = o_.backend;
   mo.device = o_.device;
+  mo.tf32 = o_.tf32;
   TrainModel<float> saved = TrainModel<float>::load(o_.output, mo);
   final_eval_ = evaluate_heldout(saved, data_.heldout, o_.batch, o_.eval_batches);
   say(o_,
@@ -412,6 +416,7 @@ FinetuneResult evaluate_only(const FinetuneOptions& o, Clock::time_point start) 
   mo.mode = mode;
   mo.backend = o.backend;
   mo.device = o.device;
+  mo.tf32 = o.tf32;
   mo.lora_seed = o.seed;
   TrainModel<float> m = TrainModel<float>::load(o.checkpoint, mo);
   check_vocab(set, m.config().vocab, o.checkpoint);

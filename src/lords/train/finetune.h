@@ -77,6 +77,7 @@ struct FinetuneOptions {
   // cuda: forward and backward on the GPU (the optimizer stays on the host). Not part of the run's
   // fingerprint: a run may resume on the other device (the same math, fp32 rounding apart).
   runtime::Device device = runtime::Device::Cpu;
+  bool tf32 = false;  // cuda: the linears' GEMMs on TF32 tensor cores (10-bit mantissa products)
   std::function<void(const std::string&)> log;  // progress lines (none when empty)
 };
 
@@ -105,7 +106,8 @@ struct FinetuneResult {
   int64_t lora_rank = 0;  // qlora
   int64_t train_sequences = 0, heldout_sequences = 0;
   int64_t train_tokens = 0;  // targets seen by all updates so far (padding excluded)
-  double tokens_per_s = 0;   // this invocation's training throughput
+  double tokens_per_s = 0;   // this invocation's training throughput (counted target tokens)
+  double positions_per_s = 0;  // the same over every position fed (B x T per micro-batch, masked too)
   double train_loss = 0;     // mean loss of the last logged window
   double last_grad_norm = 0;
   std::optional<EvalResult> initial_eval;  // held-out, before the first update

@@ -325,6 +325,7 @@ nlohmann::json FinetuneResult::to_json() const {
                       {"held_out_sequences", heldout_sequences},
                       {"train_tokens", train_tokens},
                       {"tokens_per_s", tokens_per_s},
+                      {"positions_per_s", positions_per_s},
                       {"train_loss", train_loss},
                       {"grad_norm", last_grad_norm},
                       {"initial", initial_eval ? initial_eval->to_json() : nlohmann::json()},

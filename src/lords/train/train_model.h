@@ -52,6 +52,7 @@ struct TrainModelOptions {
   // Cuda: forward and backward run on the GPU (gpu/gpu_train_engine.h) while the parameters, the
   // optimizer and saving stay on the host; float with Backend Cpu only.
   runtime::Device device = runtime::Device::Cpu;
+  bool tf32 = false;  // Cuda: GEMMs on TF32 tensor cores (faster; products rounded to 10-bit mantissas)
   Recompute recompute = Recompute::Layers;
   // Qlora, when the directory holds no adapters yet (saved adapters bring their own rank/alpha).
   // The QLoRA paper uses r 64, alpha 16 on every linear.

@@ -185,6 +185,9 @@ TrainModel<Real> TrainModel<Real>::load(const std::string& dir, const TrainModel
       dst[i]->set_latent(W->data.data());
     }
   }
+  LORDS_CHECK(!opt.tf32 || opt.device == runtime::Device::Cuda,
+              ErrorKind::Usage,
+              "[train] tf32 is a setting of device cuda");
   if (opt.device == runtime::Device::Cuda) {
     LORDS_CHECK(kFloat && opt.backend == runtime::Backend::Cpu,
                 ErrorKind::Usage,

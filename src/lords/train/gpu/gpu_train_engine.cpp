@@ -80,6 +80,7 @@ GpuTrainEngine::GpuTrainEngine(const Model& m) {
   cuda::require_gpu("finetune --device cuda");
   LORDS_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
   blas_ = std::make_unique<cuda::BlasHandles>(stream_);
+  if (m.opt_.tf32) LORDS_CUBLAS_CHECK(cublasSetMathMode(blas_->cublas(), CUBLAS_TF32_TENSOR_OP_MATH));
   embed_ = std::make_shared<Buf>(*m.embed_);
   layers_.resize(m.layers_.size());
   for (size_t i = 0; i < layers_.size(); ++i) {
