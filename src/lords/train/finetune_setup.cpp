@@ -144,11 +144,11 @@ void finetune_check_checkpoint(const std::string& dir, TuneMode mode) {
         engine::method_name(ck.method()));
     return;
   }
-  const bool nf4 = ck.method() == engine::Method::Rtn &&
-                   ck.codebook().kind == quant::CodebookKind::NF && ck.bits() == 4;
-  LORDS_CHECK(nf4 || has_adapters(dir),
+  // QLoRA's base is block-wise: NF4 is the paper's; 3- and 2-bit block-wise bases give the low-bit
+  // comparisons (LoRDS.md §1.6), where QLoRA degrades.
+  LORDS_CHECK(ck.method() == engine::Method::Rtn || has_adapters(dir),
               ErrorKind::Usage,
-              "[finetune] {}: mode qlora needs a block-wise NF4 base (lords quantize --method rtn "
+              "[finetune] {}: mode qlora needs a block-wise base (lords quantize --method rtn, e.g. "
               "--codebook nf --bits 4), got method {} {}",
               dir,
               engine::method_name(ck.method()),
