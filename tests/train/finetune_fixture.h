@@ -13,6 +13,7 @@
 #include "common/temp_dir.h"
 #include "lords/engine/quantize_model.h"
 #include "lords/train/finetune.h"
+#include "train/train_model_util.h"
 
 namespace lords::train::fixture {
 
@@ -44,8 +45,8 @@ class Fixture {
     fs::copy_file(
         std::string(LORDS_SOURCE_DIR) + "/tests/tokenizer/fixtures/tiny_qwen2_tokenizer.json",
         src + "/tokenizer.json");
-    quantize(src, lords(), engine::Method::Lords);
-    quantize(src, nf4(), engine::Method::Rtn);
+    test::quantize_tiny(src, lords(), engine::Method::Lords, DType::F32);  // scales saved exactly
+    test::quantize_tiny(src, nf4(), engine::Method::Rtn, DType::F32);
     // Answers follow from the question, so a few updates learn them.
     const char* colors[] = {"red", "green", "blue"};
     std::string qa;
@@ -59,19 +60,6 @@ class Fixture {
     std::string play;
     for (int i = 0; i < 40; ++i) play += "To be, or not to be, that is the question. ";
     lords::test::write_bytes(text(), play);
-  }
-  void quantize(const std::string& src, const std::string& out, engine::Method method) const {
-    engine::QuantizeRequest req;
-    req.source = src;
-    req.output = out;
-    req.progress = false;
-    req.config.method = method;
-    req.config.block = 16;
-    req.config.rank = 4;
-    req.config.steps = 3;
-    req.config.threads = 2;
-    req.config.scale_dtype = DType::F32;  // saved scales are the trained ones exactly
-    engine::quantize_model(req);
   }
   lords::test::TempDir dir_;
 };

@@ -76,7 +76,7 @@ ErrorKind kind_of(const std::function<void()>& f) {
 // Learning, and the numbers it reports.
 
 TEST(Finetune, PeftOnJsonlLowersHeldOutLossAsTheRuntimeMeasuresIt) {
-  test::TempDir tmp;
+  lords::test::TempDir tmp;
   FinetuneOptions o = options(TuneMode::Peft, tmp.file("out"));
   o.eval_every = 4;
   std::vector<std::string> lines;
@@ -125,7 +125,7 @@ TEST(Finetune, PeftOnJsonlLowersHeldOutLossAsTheRuntimeMeasuresIt) {
 }
 
 TEST(Finetune, QloraOnPlainTextRunsInTheRuntimeWithItsAdapters) {
-  test::TempDir tmp;
+  lords::test::TempDir tmp;
   FinetuneOptions o = options(TuneMode::Qlora, tmp.file("out"));
   o.data = {Fixture::get().text()};
   o.format = PromptFormat::Plain;
@@ -144,7 +144,7 @@ TEST(Finetune, QloraOnPlainTextRunsInTheRuntimeWithItsAdapters) {
 }
 
 TEST(Finetune, QatLowersHeldOutLoss) {
-  test::TempDir tmp;
+  lords::test::TempDir tmp;
   FinetuneOptions o = options(TuneMode::Qat, tmp.file("out"));
   const FinetuneResult r = finetune(o);
   ASSERT_TRUE(r.initial_eval && r.final_eval);
@@ -158,7 +158,7 @@ TEST(Finetune, GradientAccumulationEqualsOneBigBatch) {
   // The same 8 sequences per update (one permutation per epoch, whatever the batch size), as 1 x 8
   // or 4 x 2: micro-batches weighted by their loss tokens make the two gradients equal up to
   // summation order.
-  test::TempDir tmp;
+  lords::test::TempDir tmp;
   FinetuneOptions big = options(TuneMode::Peft, tmp.file("big"));
   big.steps = 3;
   big.warmup = 0;
@@ -179,7 +179,7 @@ TEST(Finetune, GradientAccumulationEqualsOneBigBatch) {
 class FinetuneResume : public ::testing::TestWithParam<TuneMode> {};
 
 TEST_P(FinetuneResume, StopAndResumeIsBitExact) {
-  test::TempDir tmp;
+  lords::test::TempDir tmp;
   FinetuneOptions o = options(GetParam(), tmp.file("straight"));
   o.steps = 8;
   o.batch = 3;
@@ -213,8 +213,8 @@ TEST_P(FinetuneResume, StopAndResumeIsBitExact) {
   EXPECT_EQ(resumed.resumed_from, 4);
   EXPECT_FALSE(fs::exists(run_state_dir(second.output)));
   const char* file = GetParam() == TuneMode::Qlora ? "adapters.safetensors" : "model.safetensors";
-  EXPECT_TRUE(test::read_bytes(o.output + "/" + file) ==
-              test::read_bytes(second.output + "/" + file))
+  EXPECT_TRUE(lords::test::read_bytes(o.output + "/" + file) ==
+              lords::test::read_bytes(second.output + "/" + file))
       << file << " differs";
   EXPECT_EQ(resumed.final_eval->loss, straight.final_eval->loss);
   EXPECT_EQ(resumed.initial_eval->loss, straight.initial_eval->loss);
@@ -229,7 +229,7 @@ TEST_P(FinetuneResume, StopAndResumeIsBitExact) {
 }
 
 TEST_P(FinetuneResume, RunKilledAfterASaveResumesBitExact) {
-  test::TempDir tmp;
+  lords::test::TempDir tmp;
   FinetuneOptions o = options(GetParam(), tmp.file("straight"));
   o.steps = 6;
   o.qat_scale_only_steps = 3;
@@ -248,8 +248,8 @@ TEST_P(FinetuneResume, RunKilledAfterASaveResumesBitExact) {
   const FinetuneResult resumed = finetune(killed);
   EXPECT_EQ(resumed.resumed_from, 4);
   const char* file = GetParam() == TuneMode::Qlora ? "adapters.safetensors" : "model.safetensors";
-  EXPECT_TRUE(test::read_bytes(o.output + "/" + file) ==
-              test::read_bytes(killed.output + "/" + file))
+  EXPECT_TRUE(lords::test::read_bytes(o.output + "/" + file) ==
+              lords::test::read_bytes(killed.output + "/" + file))
       << file << " differs";
   EXPECT_EQ(resumed.final_eval->loss, straight.final_eval->loss);
 }
@@ -260,12 +260,12 @@ INSTANTIATE_TEST_SUITE_P(Modes,
                          [](const auto& p) { return std::string(tune_mode_name(p.param)); });
 
 TEST(Finetune, ResumeRefusesTheStateOfAnotherRun) {
-  test::TempDir tmp;
+  lords::test::TempDir tmp;
   FinetuneOptions o = options(TuneMode::Peft, tmp.file("out"));
   o.steps = 4;
   o.stop_at = 2;
   finetune(o);
-  const std::string state = test::read_bytes(run_state_dir(o.output) + "/state.safetensors");
+  const std::string state = lords::test::read_bytes(run_state_dir(o.output) + "/state.safetensors");
   o.stop_at = 0;
   o.resume = true;
   o.lr = 2e-2f;
@@ -280,7 +280,7 @@ TEST(Finetune, ResumeRefusesTheStateOfAnotherRun) {
   o.data = {Fixture::get().jsonl(), Fixture::get().text()};  // other data
   EXPECT_EQ(kind_of([&] { finetune(o); }), ErrorKind::Usage);
   EXPECT_FALSE(fs::exists(o.output));
-  EXPECT_TRUE(test::read_bytes(run_state_dir(o.output) + "/state.safetensors") == state);
+  EXPECT_TRUE(lords::test::read_bytes(run_state_dir(o.output) + "/state.safetensors") == state);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -292,7 +292,7 @@ TEST(Finetune, MatchParamsPicksTheLoraRankOfEqualTrainableCount) {
   const RankMatch m = match_lora_rank(Fixture::get().nf4(), Fixture::get().lords());
   EXPECT_EQ(m.rank, 4);
   EXPECT_EQ(m.lora_params, m.lords_params);
-  test::TempDir tmp;
+  lords::test::TempDir tmp;
   FinetuneOptions o = options(TuneMode::Qlora, tmp.file("out"));
   o.steps = 1;
   o.warmup = 0;
@@ -306,7 +306,7 @@ TEST(Finetune, MatchParamsPicksTheLoraRankOfEqualTrainableCount) {
 }
 
 TEST(Finetune, BadInputThrowsAndWritesNothing) {
-  test::TempDir tmp;
+  lords::test::TempDir tmp;
   const std::string out = tmp.file("out");
   const auto fails = [&](ErrorKind kind, const std::function<void(FinetuneOptions&)>& change) {
     FinetuneOptions o = options(TuneMode::Peft, out);
@@ -316,7 +316,7 @@ TEST(Finetune, BadInputThrowsAndWritesNothing) {
     EXPECT_FALSE(fs::exists(out));
     EXPECT_FALSE(fs::exists(run_state_dir(out)));
   };
-  test::write_bytes(tmp.file("empty.jsonl"), "\n\n");
+  lords::test::write_bytes(tmp.file("empty.jsonl"), "\n\n");
   fails(ErrorKind::Io, [&](FinetuneOptions& o) { o.data = {tmp.file("missing.jsonl")}; });
   fails(ErrorKind::Format, [&](FinetuneOptions& o) { o.data = {tmp.file("empty.jsonl")}; });
   fails(ErrorKind::Usage, [](FinetuneOptions& o) { o.seq_len = 1; });
@@ -334,10 +334,10 @@ TEST(Finetune, BadInputThrowsAndWritesNothing) {
   EXPECT_EQ(kind_of([] { tune_mode_from_name("lora"); }), ErrorKind::Usage);
   // An existing output is refused before training.
   fs::create_directory(out);
-  test::write_bytes(out + "/keep.txt", "x");
+  lords::test::write_bytes(out + "/keep.txt", "x");
   FinetuneOptions o = options(TuneMode::Peft, out);
   EXPECT_EQ(kind_of([&] { finetune(o); }), ErrorKind::Usage);
-  EXPECT_EQ(test::read_bytes(out + "/keep.txt"), "x");
+  EXPECT_EQ(lords::test::read_bytes(out + "/keep.txt"), "x");
 }
 
 }  // namespace

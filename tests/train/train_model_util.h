@@ -47,6 +47,23 @@ inline std::vector<Arch> archs() {
   return {{"llama_gqa", base}, {"llama_tied", tied}, {"qwen2_bias", qwen2}};
 }
 
+// The tests' tiny checkpoints: 4 bits, block 16, rank 4 (the parity rank of these tiny shapes would
+// be 1), 3 solver steps.
+inline void quantize_tiny(const std::string& src, const std::string& out, engine::Method method, DType scale_dtype) {
+  engine::QuantizeRequest req;
+  req.source = src;
+  req.output = out;
+  req.progress = false;
+  req.config.method = method;
+  req.config.bits = 4;
+  req.config.block = 16;
+  req.config.rank = 4;
+  req.config.steps = 3;
+  req.config.threads = 2;
+  req.config.scale_dtype = scale_dtype;
+  engine::quantize_model(req);
+}
+
 // Checkpoints of every arch, written once per process: "<arch>" (lords, F32 scales, rank 4),
 // "<arch>_f16" (lords, F16 scales), "<arch>_nf4" (rtn NF4, block 16), and the HF source
 // "<arch>_src".
@@ -71,27 +88,10 @@ class Checkpoints {
       const std::string src = source(a.name);
       std::filesystem::create_directory(src);
       lords::test::write_random_model(src, a.spec);
-      quantize(src, lords(a.name), engine::Method::Lords, DType::F32);
-      quantize(src, lords_f16(a.name), engine::Method::Lords, DType::F16);
-      quantize(src, nf4(a.name), engine::Method::Rtn, DType::F16);
+      quantize_tiny(src, lords(a.name), engine::Method::Lords, DType::F32);
+      quantize_tiny(src, lords_f16(a.name), engine::Method::Lords, DType::F16);
+      quantize_tiny(src, nf4(a.name), engine::Method::Rtn, DType::F16);
     }
-  }
-  static void quantize(const std::string& src,
-                       const std::string& out,
-                       engine::Method method,
-                       DType scale_dtype) {
-    engine::QuantizeRequest req;
-    req.source = src;
-    req.output = out;
-    req.progress = false;
-    req.config.method = method;
-    req.config.bits = 4;
-    req.config.block = 16;
-    req.config.rank = 4;  // the parity rank of these tiny shapes would be 1
-    req.config.steps = 3;
-    req.config.threads = 2;
-    req.config.scale_dtype = scale_dtype;
-    engine::quantize_model(req);
   }
   lords::test::TempDir dir_;
 };
