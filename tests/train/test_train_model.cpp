@@ -481,5 +481,22 @@ TEST(TrainModelErrors, MisuseThrows) {
   for (const auto& g : grads_of(m)) EXPECT_EQ(max_abs(g), 0.0f);
 }
 
+// Device cuda where no GPU can run it (a build without CUDA, or a machine without a GPU, as in CI): one
+// Unsupported line at load, before any work. On a GPU machine the load succeeds (tests/cuda covers it).
+TEST(TrainModelErrors, CudaWithoutAGpuIsOneLine) {
+  TrainModelOptions o = options(TuneMode::Peft);
+  o.device = runtime::Device::Cuda;
+  try {
+    TrainModel<float>::load(Checkpoints::get().lords("llama_gqa"), o);
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::Unsupported) << e.what();
+    EXPECT_EQ(std::string(e.what()).find('\n'), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("cuda"), std::string::npos) << e.what();
+  }
+  o.device = runtime::Device::Cpu;
+  o.tf32 = true;  // a cuda setting
+  EXPECT_THROW(TrainModel<float>::load(Checkpoints::get().lords("llama_gqa"), o), Error);
+}
+
 }  // namespace
 }  // namespace lords::train::test
