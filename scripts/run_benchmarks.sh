@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Every benchmark behind docs/BENCHMARKS.md, on the installed assets. Results go to $OUT_DIR (default out/bench).
-#   scripts/run_benchmarks.sh [ptq|solvers|speed|ppl|all]
+#   scripts/run_benchmarks.sh [ptq|solvers|speed|ppl|finetune|all]
+# finetune is docs/BENCHMARKS.md 8.2 (GPU: DEVICE=cuda, LORDS built with CUDA); STEPS, SEEDS, BITS and LRS
+# shrink it for a smoke run (e.g. DEVICE=cpu STEPS=1 SEEDS=0 BITS=4).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 LORDS="${LORDS:-$ROOT/build/cpu-release/lords}"
@@ -28,8 +30,32 @@ ppl() {  # perplexity of every quantizer, calibration (Macbeth) disjoint from ev
     --blocks 128,64 --chunks 8 --calib-tokens 8192 | tee "$OUT_DIR/ppl.md"
 }
 
+finetune() {  # LoRDS-PEFT vs QLoRA (matched trainable count) vs QAT on FanOutQA at 4/3/2 bits, seeds 0-2
+  local F="$OUT_DIR/finetune" dev="${DEVICE:-cuda}" steps="${STEPS:-100}" lr="${LRS:-1e-3}"
+  local data="$C/fanoutqa/fanoutqa_dev.jsonl"
+  mkdir -p "$F"
+  run() {  # method bits lr seed checkpoint [extra args]
+    local m=$1 b=$2 l=$3 s=$4 ck=$5; shift 5
+    "$LORDS" finetune "$ck" --mode "$m" -o "$F/${m}_b${b}_lr${l}_s${s}.out" --force --data "$data" --batch 8 \
+      --seq-len 128 --held-out-fraction 0.1 --steps "$steps" --lr "$l" --seed "$s" --device "$dev" \
+      --recompute off --json -q "$@" > "$F/${m}_b${b}_lr${l}_s${s}.json"
+  }
+  for b in ${BITS:-4 3 2}; do
+    "$LORDS" quantize "$SMOL" -o "$F/lords$b" --force --method lords --bits "$b" --block 128 --solver als --device "$dev" -q
+    "$LORDS" quantize "$SMOL" -o "$F/nf$b" --force --method rtn --bits "$b" --block 128 --device "$dev" -q
+    for s in ${SEEDS:-0 1 2}; do
+      for l in $lr; do
+        run peft "$b" "$l" "$s" "$F/lords$b"
+        run qlora "$b" "$l" "$s" "$F/nf$b" --match-params "$F/lords$b"
+      done
+      [ "$b" = 4 ] || run qat "$b" 2e-5 "$s" "$F/lords$b" --qat-base "$SMOL"
+    done
+  done
+  python3 "$ROOT/scripts/summarize_finetune.py" "$F"/*.json | tee "$OUT_DIR/finetune.md"
+}
+
 case "${1:-all}" in
-  ptq) ptq ;; solvers) solvers ;; speed) speed ;; ppl) ppl ;;
+  ptq) ptq ;; solvers) solvers ;; speed) speed ;; ppl) ppl ;; finetune) finetune ;;
   all) ptq; solvers; speed; ppl ;;
-  *) echo "usage: $0 [ptq|solvers|speed|ppl|all]" >&2; exit 2 ;;
+  *) echo "usage: $0 [ptq|solvers|speed|ppl|finetune|all]" >&2; exit 2 ;;
 esac
