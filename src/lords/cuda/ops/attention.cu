@@ -24,7 +24,8 @@ constexpr int kDimsPerThread = static_cast<int>(ops::kMaxHeadDim) / kThreads;  /
 static_assert(ops::kMaxHeadDim % kThreads == 0);
 
 __global__ void attention_kernel(float* out, const float* q, const float* k_cache, const float* v_cache, int64_t H,
-                                 int64_t Hkv, int64_t Dh, int64_t p0, float scale) {
+                                 int64_t Hkv, int64_t Dh, int64_t p0, const int64_t* p0_dev, float scale) {
+  if (p0_dev) p0 = *p0_dev;
   __shared__ float q_s[ops::kMaxHeadDim];  // this row's query
   __shared__ float scores[kTile];          // scores, then exp(score - max), of the current tile
   __shared__ float partials[kWarps];
@@ -86,10 +87,26 @@ __global__ void attention_kernel(float* out, const float* q, const float* k_cach
   }
 }
 
+__global__ void kv_append_kernel(float* k_cache, float* v_cache, const float* k_new, const float* v_new,
+                                 const int64_t* p0_dev, int64_t row) {
+  const int64_t p0 = *p0_dev;
+  for (int64_t i = threadIdx.x; i < row; i += blockDim.x) {
+    k_cache[p0 * row + i] = k_new[i];
+    v_cache[p0 * row + i] = v_new[i];
+  }
+}
+
 }  // namespace
 
+void kv_append(float* k_cache, float* v_cache, const float* k_new, const float* v_new, const int64_t* p0_dev,
+               int64_t row, cudaStream_t stream) {
+  LORDS_ASSERT(row > 0 && p0_dev);
+  kv_append_kernel<<<1, 256, 0, stream>>>(k_cache, v_cache, k_new, v_new, p0_dev, row);
+  LORDS_CUDA_CHECK_LAUNCH();
+}
+
 void attention(float* out, const float* q, const float* k_cache, const float* v_cache, const ops::AttentionShape& s,
-               cudaStream_t stream) {
+               cudaStream_t stream, const int64_t* p0_dev) {
   LORDS_ASSERT(s.T >= 0 && s.p0 >= 0 && s.H > 0 && s.Hkv > 0 && s.H % s.Hkv == 0 && s.Dh > 0 &&
                s.Dh <= ops::kMaxHeadDim);
   if (s.T == 0) return;
@@ -97,7 +114,7 @@ void attention(float* out, const float* q, const float* k_cache, const float* v_
   LORDS_ASSERT(blocks <= 0x7fffffff);
   const auto scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(s.Dh)));
   attention_kernel<<<static_cast<unsigned>(blocks), kThreads, 0, stream>>>(out, q, k_cache, v_cache, s.H, s.Hkv, s.Dh,
-                                                                          s.p0, scale);
+                                                                          s.p0, p0_dev, scale);
   LORDS_CUDA_CHECK_LAUNCH();
 }
 

@@ -13,9 +13,10 @@ constexpr int kThreads = 128;
 constexpr int kMaxHalf = static_cast<int>(ops::kMaxHeadDim / 2);
 
 // Token t sits at position p0 + t % seq_len; sign -1 rotates by the negated angle (the transpose).
-__global__ void rope_kernel(float* x, int64_t p0, int64_t seq_len, float sign, const float* inv_freq, int64_t H,
-                            int64_t Dh) {
+__global__ void rope_kernel(float* x, int64_t p0, const int64_t* p0_dev, int64_t seq_len, float sign,
+                            const float* inv_freq, int64_t H, int64_t Dh) {
   __shared__ float cos_a[kMaxHalf], sin_a[kMaxHalf];
+  if (p0_dev) p0 = *p0_dev;
   const int64_t t = blockIdx.x, half = Dh / 2;
   for (int64_t i = threadIdx.x; i < half; i += blockDim.x) {
     const double a = static_cast<double>(p0 + t % seq_len) * static_cast<double>(inv_freq[i]);
@@ -35,10 +36,11 @@ __global__ void rope_kernel(float* x, int64_t p0, int64_t seq_len, float sign, c
 
 }  // namespace
 
-void rope(float* x, int64_t p0, const float* inv_freq, int64_t T, int64_t H, int64_t Dh, cudaStream_t stream) {
+void rope(float* x, int64_t p0, const float* inv_freq, int64_t T, int64_t H, int64_t Dh, cudaStream_t stream,
+          const int64_t* p0_dev) {
   LORDS_ASSERT(T >= 0 && p0 >= 0 && H > 0 && Dh > 0 && Dh % 2 == 0 && Dh <= ops::kMaxHeadDim);
   if (T == 0) return;
-  rope_kernel<<<static_cast<unsigned>(T), kThreads, 0, stream>>>(x, p0, T, 1.0f, inv_freq, H, Dh);
+  rope_kernel<<<static_cast<unsigned>(T), kThreads, 0, stream>>>(x, p0, p0_dev, T, 1.0f, inv_freq, H, Dh);
   LORDS_CUDA_CHECK_LAUNCH();
 }
 
@@ -46,7 +48,7 @@ void rope_sequences(float* x, int64_t n_seq, int64_t T, bool inverse, const floa
                     cudaStream_t stream) {
   LORDS_ASSERT(n_seq >= 0 && T >= 1 && H > 0 && Dh > 0 && Dh % 2 == 0 && Dh <= ops::kMaxHeadDim);
   if (n_seq == 0) return;
-  rope_kernel<<<static_cast<unsigned>(n_seq * T), kThreads, 0, stream>>>(x, 0, T, inverse ? -1.0f : 1.0f, inv_freq,
+  rope_kernel<<<static_cast<unsigned>(n_seq * T), kThreads, 0, stream>>>(x, 0, nullptr, T, inverse ? -1.0f : 1.0f, inv_freq,
                                                                           H, Dh);
   LORDS_CUDA_CHECK_LAUNCH();
 }

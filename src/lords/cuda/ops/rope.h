@@ -14,7 +14,9 @@
 namespace lords::cuda {
 
 // In place. x (T, H, Dh) device, inv_freq (Dh/2) device; Dh even and <= ops::kMaxHeadDim.
-void rope(float* x, int64_t p0, const float* inv_freq, int64_t T, int64_t H, int64_t Dh, cudaStream_t stream);
+// p0_dev: read p0 from device memory (CUDA-graph decode) instead of the argument.
+void rope(float* x, int64_t p0, const float* inv_freq, int64_t T, int64_t H, int64_t Dh, cudaStream_t stream,
+          const int64_t* p0_dev = nullptr);
 
 // Training: n_seq sequences of T tokens, each from position 0 (row m at position m % T); inverse rotates
 // by -a, the transpose, which is the backward of the rotation (dx = R^T dy). x (n_seq, T, H, Dh).

@@ -6,6 +6,12 @@
 // Its KV cache (GpuKvCache) lives in device memory; logits are copied to the caller's host buffer.
 // Activations live in a workspace grown to the largest T seen, so decoding allocates nothing per token.
 // All work runs on the model's own stream, which forward synchronizes before returning.
+// Decoding (T = 1) replays a CUDA graph of the whole step: the ~15 launches per layer cost more host time
+// than the small model's kernels take on the GPU. The step reads its position from device memory and
+// appends K, V through a kernel, so one graph serves every position of a cache; it is captured at the
+// second decode step of a cache (the first runs eagerly, so one-time allocations happen outside capture)
+// and dropped by any other forward, which may regrow the buffers it points at. LORDS_CUDA_GRAPHS=0 or
+// set_cuda_graphs(false) runs every step eagerly; a capture that fails falls back to eager for good.
 #pragma once
 
 #include <cuda_fp16.h>
@@ -48,6 +54,9 @@ class GpuLlamaModel final : public CausalLM {
   // The CausalLM contract (causal_lm.h); cache must be a GpuKvCache, logits host memory.
   void forward(const int32_t* tokens, int64_t T, KvCacheBase& cache, float* logits, LogitsMode mode) override;
 
+  void set_cuda_graphs(bool on);
+  bool cuda_graphs() const { return graphs_; }
+
  private:
   struct Layer {
     cuda::DeviceBuffer<float> attn_norm, ffn_norm;  // (D)
@@ -85,7 +94,13 @@ class GpuLlamaModel final : public CausalLM {
   int64_t count_linears(GpuLinear::Kind kind) const;
   void reserve(int64_t T);
   __half* x16() { return reinterpret_cast<__half*>(ws_.x16.data()); }
-  void run_layer(int64_t il, int64_t T, GpuKvCache& cache);
+  // p0_dev: the decode step's position in device memory (graph form), else null (position cache.pos).
+  void run_layer(int64_t il, int64_t T, GpuKvCache& cache, const int64_t* p0_dev);
+  // Embedding, layers, final norm and head for rows first..T-1 into ws_.logits.
+  void run_model(int64_t T, GpuKvCache& cache, int64_t first, const int64_t* p0_dev);
+  // One decode step through the graph (capturing it when due).
+  void decode_graph_step(GpuKvCache& cache);
+  void drop_graph();
 
   model::ModelConfig config_;
   int64_t sliding_window_ = 0;  // 0: none
@@ -98,6 +113,13 @@ class GpuLlamaModel final : public CausalLM {
   GpuLinear head_;                      // (V, D) (a fp16 copy of the embedding when tied)
   cuda::DeviceBuffer<float> inv_freq_;  // (Dh/2)
   Workspace ws_;
+  // CUDA-graph decoding.
+  bool graphs_ = true;
+  bool decode_warmed_ = false;              // one eager decode step has run
+  cudaGraphExec_t graph_ = nullptr;
+  const float* graph_cache_ = nullptr;      // the cache the graph writes (its k(0))
+  cuda::DeviceBuffer<int64_t> pos_;         // (1) the step's position
+  cuda::DeviceBuffer<float> kv_new_;        // (2, Hkv*Dh) the step's key and value rows
 };
 
 }  // namespace lords::runtime
