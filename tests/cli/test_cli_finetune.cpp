@@ -153,7 +153,7 @@ TEST_F(CliFinetune, BadInputIsOneLineAndExitOne) {
         "none.jsonl");
   fails("finetune " + ck + data + " --mode lora", "unknown fine-tuning mode 'lora'");
   fails("finetune " + ck + data + " --mode peft --seq-len 1", "--seq-len");
-  fails("finetune " + ck + data + " --mode qlora", "block-wise NF4");
+  fails("finetune " + ck + data + " --mode qlora", "needs a block-wise base");
   fails("finetune " + tmp_.file("m") + data + " --mode peft", "not a lords checkpoint");
   const Result help = run_cli("finetune --help");
   EXPECT_EQ(help.code, 0);
