@@ -113,6 +113,20 @@ std::string write_model(const test::TempDir& tmp, const std::string& name, const
   return dir;
 }
 
+// src quantized into ck by the engine (3 solver steps: the tests need a checkpoint, not its quality).
+void quantize(const std::string& src, const std::string& ck, engine::Method method, int bits, int64_t block) {
+  engine::QuantizeRequest req;
+  req.source = src;
+  req.output = ck;
+  req.progress = false;
+  req.config.method = method;
+  req.config.bits = bits;
+  req.config.block = block;
+  req.config.steps = 3;
+  req.config.threads = 2;
+  engine::quantize_model(req);
+}
+
 // Logits, greedy choices, prefill vs decode and perplexity of `gpu` against `cpu` (the same weights).
 void expect_gpu_matches_cpu(LlamaModel& cpu, GpuLlamaModel& gpu, const std::string& what) {
   const int64_t V = cpu.vocab(), T = 11;
@@ -219,16 +233,7 @@ TEST_P(GpuQuantized, CheckpointMatchesCpu) {
   }
   test::TempDir tmp;
   const std::string src = write_model(tmp, "src", spec), ck = tmp.file("ck");
-  engine::QuantizeRequest req;
-  req.source = src;
-  req.output = ck;
-  req.progress = false;
-  req.config.method = c.method;
-  req.config.bits = c.bits;
-  req.config.block = c.block;
-  req.config.steps = 3;
-  req.config.threads = 2;
-  engine::quantize_model(req);
+  quantize(src, ck, c.method, c.bits, c.block);
   LlamaModel cpu = LlamaModel::load(ck, Backend::Cpu);
   ASSERT_EQ(cpu.quantized_linears(), 7 * spec.layers);
   GpuLlamaModel gpu(cpu);
@@ -355,15 +360,7 @@ TEST(GpuModelGraphs, DecodeEqualsEagerAcrossCachesAndPrefills) {
   test::TempDir tmp;
   test::RandomModelSpec spec;
   const std::string src = write_model(tmp, "src", spec), ck = tmp.file("ck");
-  engine::QuantizeRequest req;
-  req.source = src;
-  req.output = ck;
-  req.progress = false;
-  req.config.method = engine::Method::Lords;
-  req.config.block = 32;
-  req.config.steps = 3;
-  req.config.threads = 2;
-  engine::quantize_model(req);
+  quantize(src, ck, engine::Method::Lords, 4, 32);
   for (const std::string& dir : {src, ck}) {
     LlamaModel cpu = LlamaModel::load(dir, Backend::Cpu);
     GpuLlamaModel graph(cpu), eager(cpu);
