@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Every benchmark behind docs/BENCHMARKS.md, on the installed assets. Results go to $OUT_DIR (default out/bench).
 #   scripts/run_benchmarks.sh [ptq|solvers|speed|ppl|finetune|all]
-# finetune is docs/BENCHMARKS.md 8.2 (GPU: DEVICE=cuda, LORDS built with CUDA); STEPS, SEEDS, BITS and LRS
-# shrink it for a smoke run (e.g. DEVICE=cpu STEPS=1 SEEDS=0 BITS=4).
+# finetune is docs/BENCHMARKS.md 8.2 (GPU: DEVICE=cuda, LORDS built with CUDA); STEPS, SEEDS, BITS, LRS and
+# EVAL_BATCHES shrink it for a smoke run (e.g. DEVICE=cpu STEPS=1 SEEDS=0 BITS=4 EVAL_BATCHES=1).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 LORDS="${LORDS:-$ROOT/build/cpu-release/lords}"
@@ -38,7 +38,7 @@ finetune() {  # LoRDS-PEFT vs QLoRA (matched trainable count) vs QAT on FanOutQA
     local m=$1 b=$2 l=$3 s=$4 ck=$5; shift 5
     "$LORDS" finetune "$ck" --mode "$m" -o "$F/${m}_b${b}_lr${l}_s${s}.out" --force --data "$data" --batch 8 \
       --seq-len 128 --held-out-fraction 0.1 --steps "$steps" --lr "$l" --seed "$s" --device "$dev" \
-      --recompute off --json -q "$@" > "$F/${m}_b${b}_lr${l}_s${s}.json"
+      --recompute off --eval-batches "${EVAL_BATCHES:-0}" --json -q "$@" > "$F/${m}_b${b}_lr${l}_s${s}.json"
   }
   for b in ${BITS:-4 3 2}; do
     "$LORDS" quantize "$SMOL" -o "$F/lords$b" --force --method lords --bits "$b" --block 128 --solver als --device "$dev" -q
