@@ -33,6 +33,9 @@ void rope(float* x, const int64_t* pos, const float* inv_freq, int64_t T, int64_
 }  // namespace ref
 namespace cpu {
 void rope(float* x, const int64_t* pos, const float* inv_freq, int64_t T, int64_t H, int64_t Dh);
+// inverse: the rotation by -a (the transpose), which is RoPE's backward (train/grad_rope.h); rope() is
+// inverse = false.
+void rope_rotate(float* x, const int64_t* pos, const float* inv_freq, int64_t T, int64_t H, int64_t Dh, bool inverse);
 }  // namespace cpu
 
 }  // namespace lords::ops

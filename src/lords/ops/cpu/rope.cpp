@@ -9,6 +9,11 @@
 namespace lords::ops::cpu {
 
 void rope(float* x, const int64_t* pos, const float* inv_freq, int64_t T, int64_t H, int64_t Dh) {
+  rope_rotate(x, pos, inv_freq, T, H, Dh, false);
+}
+
+// sin(-a) = -sin(a) exactly, so the inverse is the same arithmetic with s negated.
+void rope_rotate(float* x, const int64_t* pos, const float* inv_freq, int64_t T, int64_t H, int64_t Dh, bool inverse) {
   LORDS_ASSERT(T >= 0 && H > 0 && Dh > 0 && Dh % 2 == 0);
   const int64_t half = Dh / 2;
 #pragma omp parallel for schedule(static) if (T * H * Dh >= (int64_t{1} << 15))
@@ -16,7 +21,7 @@ void rope(float* x, const int64_t* pos, const float* inv_freq, int64_t T, int64_
     float* xt = x + t * H * Dh;
     for (int64_t i = 0; i < half; ++i) {
       const double a = static_cast<double>(pos[t]) * inv_freq[i];
-      const float c = static_cast<float>(std::cos(a)), s = static_cast<float>(std::sin(a));
+      const float c = static_cast<float>(std::cos(a)), s = static_cast<float>(inverse ? -std::sin(a) : std::sin(a));
       for (int64_t h = 0; h < H; ++h) {
         float* v = xt + h * Dh;
         const float x1 = v[i], x2 = v[i + half];
