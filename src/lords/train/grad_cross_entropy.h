@@ -22,6 +22,19 @@ struct CrossEntropyResult {
   double count = 0;  // sum of the counted rows' weights
 };
 
+// The weight row m carries in the mean: weights[m] (1 when weights is null) on a counted row, else 0.
+inline double row_weight(const int32_t* targets, const float* weights, int64_t m) {
+  const double w = weights ? weights[m] : 1.0;
+  return targets[m] >= 0 && w > 0 ? w : 0.0;
+}
+
+// count of the mean over M rows: the sum of their row_weight.
+inline double counted_weight(const int32_t* targets, const float* weights, int64_t M) {
+  double total = 0;
+  for (int64_t m = 0; m < M; ++m) total += row_weight(targets, weights, m);
+  return total;
+}
+
 namespace ref {
 // dlogits (M, V) or null, logits (M, V), targets (M) in [0, V) or negative, weights (M) >= 0 or null
 template <class T>

@@ -228,9 +228,7 @@ CrossEntropyResult TrainModel<Real>::head_loss(const Real* x_last,
   ops.rmsnorm_fwd(xf_.data(), rstd_f_.data(), x_last, out_norm_.data(), M, D, eps);
   // The gradient of the whole batch's mean: each chunk's dlogits (of its own mean) is scaled by
   // chunk count / total count, so the total must be known before the first chunk.
-  double total = 0;
-  for (int64_t m = 0; m < M; ++m)
-    if (targets[m] >= 0 && (!weights || weights[m] > 0.0f)) total += weights ? weights[m] : 1.0;
+  const double total = counted_weight(targets, weights, M);
   double loss_sum = 0;
   for (int64_t r0 = 0; r0 < M; r0 += opt_.head_rows) {
     const int64_t rows = std::min(opt_.head_rows, M - r0);

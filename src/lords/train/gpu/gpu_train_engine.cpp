@@ -244,9 +244,7 @@ const float* GpuTrainEngine::run_layers(const Model& m, int64_t B, int64_t T, bo
 CrossEntropyResult GpuTrainEngine::run(Model& m, const int32_t* tokens, const int32_t* targets, const float* weights,
                                        int64_t B, int64_t T, float grad_scale, bool train) {
   const int64_t M = B * T, D = m.config_.hidden, V = m.config_.vocab, L = m.config_.n_layer;
-  double total = 0;
-  for (int64_t i = 0; i < M; ++i)
-    if (targets[i] >= 0 && (!weights || weights[i] > 0.0f)) total += weights ? weights[i] : 1.0;
+  const double total = counted_weight(targets, weights, M);
   if (train && total == 0) return {0.0, 0.0};  // nothing counted: no gradient (as TrainModel)
   reserve(m, B, T, train);
   upload_params(m);
@@ -282,9 +280,8 @@ CrossEntropyResult GpuTrainEngine::run(Model& m, const int32_t* tokens, const in
   if (train) add_grads_to_host(m);  // synchronizes
   LORDS_CUDA_CHECK(cudaStreamSynchronize(stream_));
   double loss_sum = 0;
-  for (int64_t i = 0; i < M; ++i)
-    if (targets[i] >= 0 && (!weights || weights[i] > 0.0f))
-      loss_sum += (weights ? weights[i] : 1.0) * static_cast<double>(loss[static_cast<size_t>(i)]);
+  for (int64_t i = 0; i < M; ++i)  // the kernel leaves 0 on rows not counted
+    loss_sum += row_weight(targets, weights, i) * static_cast<double>(loss[static_cast<size_t>(i)]);
   return {total > 0 ? loss_sum / total : 0.0, total};
 }
 

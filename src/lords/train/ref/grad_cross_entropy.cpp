@@ -18,7 +18,7 @@ CrossEntropyResult cross_entropy_fwd_bwd(
   for (int64_t m = 0; m < M; ++m) {
     const float wm = weights ? weights[m] : 1.0f;
     LORDS_ASSERT(wm >= 0.0f && std::isfinite(wm) && targets[m] < V);
-    if (targets[m] >= 0) r.count += wm;
+    r.count += row_weight(targets, weights, m);
   }
   double total = 0;
   for (int64_t m = 0; m < M; ++m) {
