@@ -16,6 +16,19 @@
 namespace lords::train {
 namespace {
 
+// The TrainModel options every model of a run shares (training, the output's and --eval-only's
+// evaluation): mode, where and how it computes, and the LoRA init seed.
+TrainModelOptions model_options(const FinetuneOptions& o, TuneMode mode) {
+  TrainModelOptions mo;
+  mo.mode = mode;
+  mo.backend = o.backend;
+  mo.device = o.device;
+  mo.tf32 = o.tf32;
+  mo.recompute = o.recompute;
+  mo.lora_seed = o.seed;
+  return mo;
+}
+
 using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point t) {
@@ -129,15 +142,9 @@ void Trainer::setup() {
   finetune_check_checkpoint(o_.checkpoint, mode_);
   std::vector<std::string> lines = {
       fmt::format("finetune {}: {} -> {}", tune_mode_name(mode_), o_.checkpoint, o_.output)};
-  TrainModelOptions mo;
-  mo.mode = mode_;
-  mo.backend = o_.backend;
-  mo.device = o_.device;
-  mo.tf32 = o_.tf32;
-  mo.recompute = o_.recompute;
+  TrainModelOptions mo = model_options(o_, mode_);
   mo.lora_rank = o_.lora_rank;
   mo.lora_alpha = o_.lora_alpha;
-  mo.lora_seed = o_.seed;
   mo.qat_base = o_.qat_base;
   if (!o_.match_params.empty()) {
     const RankMatch m = match_lora_rank(o_.checkpoint, o_.match_params);
@@ -381,11 +388,7 @@ void Trainer::evaluate_output() {
   }
   adam_.reset();
   model_.reset();
-  TrainModelOptions mo;
-  mo.mode = TuneMode::Peft;  // a qat output is a plain lords checkpoint too
-  mo.backend = o_.backend;
-  mo.device = o_.device;
-  mo.tf32 = o_.tf32;
+  const TrainModelOptions mo = model_options(o_, TuneMode::Peft);  // a qat output is a plain lords checkpoint
   TrainModel<float> saved = TrainModel<float>::load(o_.output, mo);
   final_eval_ = evaluate_heldout(saved, data_.heldout, o_.batch, o_.eval_batches);
   say(o_,
@@ -412,12 +415,7 @@ FinetuneResult evaluate_only(const FinetuneOptions& o, Clock::time_point start) 
               ErrorKind::Usage,
               "[finetune] --eval-only: no held-out data (pass --held-out FILE or "
               "--held-out-fraction > 0)");
-  TrainModelOptions mo;
-  mo.mode = mode;
-  mo.backend = o.backend;
-  mo.device = o.device;
-  mo.tf32 = o.tf32;
-  mo.lora_seed = o.seed;
+  const TrainModelOptions mo = model_options(o, mode);
   TrainModel<float> m = TrainModel<float>::load(o.checkpoint, mo);
   check_vocab(set, m.config().vocab, o.checkpoint);
   FinetuneResult r;
