@@ -84,7 +84,8 @@ void GpuTrainLinear::grow_scratch(const GpuLinearContext& ctx, int64_t M) const 
   if (kind_ == LinearKind::Lora) s.lora.reserve(static_cast<size_t>(M * lora_r_));
 }
 
-const float* GpuTrainLinear::weight(const GpuLinearContext& ctx, uint8_t* codes, bool choose) const {
+const float* GpuTrainLinear::weight(const GpuLinearContext& ctx, const uint8_t* fq_codes,
+                                    uint8_t* choose_into) const {
   if (kind_ == LinearKind::Dense) return dense_->data();
   float* W = ctx.scratch->w.data();
   const int64_t n = N_ * K_;
@@ -94,18 +95,19 @@ const float* GpuTrainLinear::weight(const GpuLinearContext& ctx, uint8_t* codes,
   }
   // S = B A, then W_hat = level[Q] S.
   cuda::gemm_rm(ctx.blas, N_, K_, r_, RowMajor{B_.data(), r_, kN}, RowMajor{A_.data(), K_, kN}, W, K_);
-  if (kind_ == LinearKind::FakeQuant && choose)
-    gpu::fake_quant_codes(W, codes, W_.data(), cb_, n, ctx.stream);
+  if (kind_ == LinearKind::FakeQuant && choose_into)
+    gpu::fake_quant_codes(W, choose_into, W_.data(), cb_, n, ctx.stream);
   else
-    gpu::mul_by_levels(W, kind_ == LinearKind::FakeQuant ? codes : codes_.data(), levels_.data(), n, ctx.stream);
+    gpu::mul_by_levels(W, kind_ == LinearKind::FakeQuant ? fq_codes : codes_.data(), levels_.data(), n, ctx.stream);
   return W;
 }
 
 void GpuTrainLinear::forward(float* Y, GpuLinearCache& cache, const float* X, int64_t M,
                              const GpuLinearContext& ctx) const {
   grow_scratch(ctx, M);
-  if (kind_ == LinearKind::FakeQuant) cache.codes.reserve(static_cast<size_t>(N_ * K_));
-  const float* W = weight(ctx, cache.codes.data(), true);
+  const bool fq = kind_ == LinearKind::FakeQuant;
+  if (fq) cache.codes.reserve(static_cast<size_t>(N_ * K_));
+  const float* W = weight(ctx, nullptr, fq ? cache.codes.data() : nullptr);
   cuda::gemm_rm(ctx.blas, M, N_, K_, RowMajor{X, K_, kN}, RowMajor{W, K_, kT}, Y, N_);
   if (!bias_.empty()) cuda::add_bias(Y, bias_.data(), M, N_, ctx.stream);
   if (kind_ == LinearKind::Lora) {  // Y += s (X A^T) B^T, keeping X A^T
@@ -122,8 +124,8 @@ void GpuTrainLinear::backward(float* dX, const float* dY, const float* X, const 
   grow_scratch(ctx, M);
   const bool fq = kind_ == LinearKind::FakeQuant;
   LORDS_ASSERT(!fq || cache.codes.size() >= static_cast<size_t>(N_ * K_));
-  uint8_t* codes = const_cast<uint8_t*>(fq ? cache.codes.data() : codes_.data());  // read only (choose = false)
-  const float* W = weight(ctx, codes, false);
+  const uint8_t* codes = fq ? cache.codes.data() : codes_.data();
+  const float* W = weight(ctx, codes, nullptr);
   cuda::gemm_rm(ctx.blas, M, K_, N_, RowMajor{dY, N_, kN}, RowMajor{W, K_, kN}, dX, K_);  // dX = dY W_hat
   if (kind_ == LinearKind::Lords || fq) {
     // dW_hat = dY^T X by tiles of rows; each becomes dS = dW_hat (.) level[Q] and feeds dB, dA.

@@ -75,9 +75,9 @@ class GpuTrainLinear {
   void zero_grad(cudaStream_t stream);
 
  private:
-  // W_hat (N, K) of this call in ctx.scratch->w (Dense: the weight itself). codes: FakeQuant's cache,
-  // chosen here when choose is set, else read.
-  const float* weight(const GpuLinearContext& ctx, uint8_t* codes, bool choose) const;
+  // W_hat (N, K) of this call in ctx.scratch->w (Dense: the weight itself). FakeQuant: the forward
+  // chooses its codes into choose_into; the backward passes the cached ones as fq_codes.
+  const float* weight(const GpuLinearContext& ctx, const uint8_t* fq_codes, uint8_t* choose_into) const;
   // ctx.scratch->* grown for M rows.
   void grow_scratch(const GpuLinearContext& ctx, int64_t M) const;
 
