@@ -181,6 +181,19 @@ TEST(QmatmulGpu, DecodeSlicesKAndMixedSignFactors) {
     }
 }
 
+TEST(QmatmulGpu, SingleTokenWalksManyChunksAndSlices) {
+  LORDS_REQUIRE_GPU();
+  // The one-token kernel is persistent: with 20000 rows each warp reduces several chunks of row tiles
+  // in one stream, and K = 4160 (65 groups) leaves a short last K slice and padded k.
+  uint32_t seed = 280;
+  for (int bits : {3, 4}) {
+    check_case({ops::QScaleKind::LowRank, bits, 28, 20000, 4160, ActType::F16}, 1, QmmPath::Fused, seed++, true);
+    check_case({ops::QScaleKind::LowRank, bits, 60, 20000, 4160, ActType::BF16}, 1, QmmPath::Fused, seed++, true);
+    check_case({ops::QScaleKind::Block, bits, 128, 20000, 4160, ActType::F16}, 1, QmmPath::Fused, seed++);
+    check_case({ops::QScaleKind::Block, bits, 64, 20000, 4160, ActType::BF16}, 1, QmmPath::Fused, seed++);
+  }
+}
+
 TEST(QmatmulGpu, AwkwardShapes) {
   LORDS_REQUIRE_GPU();
   uint32_t seed = 300;

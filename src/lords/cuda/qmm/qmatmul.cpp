@@ -60,6 +60,9 @@ namespace qmm {
 QmmParams params_for(const GpuQWeight::View& v) {
   QmmParams p{};
   p.codes = reinterpret_cast<const uint8_t*>(v.codes);
+  // fragment_layout.h: groups of a row tile are consecutive, row tiles follow each other
+  p.code_group_stride = int64_t(v.bits) * 128;
+  p.code_rt_stride = (v.Kp / 64) * p.code_group_stride;
   p.B = v.B;
   p.AT = v.AT;
   p.scales = v.scales;

@@ -56,6 +56,23 @@ __device__ __forceinline__ void load_group(GroupCodes& c, const uint8_t* group, 
   }
 }
 
+// The same from this lane's own address: lane_ptr = group + lane * lane_code_bytes<BITS>(), and
+// for 3 bits the high word at lane_ptr + hi_off (hi_off = 256 - 4 * lane), so that a caller walking
+// the stream advances one pointer.
+template <int BITS>
+constexpr int lane_code_bytes() { return BITS == 4 ? 16 : 8; }
+template <int BITS>
+__device__ __forceinline__ void load_group_at(GroupCodes& c, const uint8_t* lane_ptr, int hi_off) {
+  if constexpr (BITS == 4) {
+    const uint4 v = ld_stream(reinterpret_cast<const uint4*>(lane_ptr));
+    c.w[0] = v.x, c.w[1] = v.y, c.w[2] = v.z, c.w[3] = v.w;
+  } else {
+    const uint2 v = ld_stream(reinterpret_cast<const uint2*>(lane_ptr));
+    c.w[0] = v.x, c.w[1] = v.y, c.w[2] = 0, c.w[3] = 0;
+    if constexpr (BITS == 3) c.w[2] = ld_stream(reinterpret_cast<const uint32_t*>(lane_ptr + hi_off));
+  }
+}
+
 // Codes of register pair P (elements 2P, 2P+1) of step S.
 template <int BITS, int S, int P>
 __device__ __forceinline__ void code_pair(const GroupCodes& c, uint32_t& ca, uint32_t& cb) {

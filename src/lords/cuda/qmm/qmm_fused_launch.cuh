@@ -1,5 +1,6 @@
 // Launch configurations of the qmatmul kernels, instantiated once per activation type
 // (qmm_fused_f16.cu, qmm_fused_bf16.cu, so the two compile in parallel):
+//   one token (M = 1): qmm_gemv.cuh, the lookup-GEMM form, persistent blocks of 16 warps per K slice
 //   decode (M <= 16): qmm_decode.cuh, 8 warps x RT row tiles, 8 or 16 tokens, K sliced to fill the GPU
 //   M <= 32: the fused kernel, 8 warps x 2 row tiles (256 rows) x 16 tokens, K stages of 256, split-K
 //   prefill:          2x2 warps, each 2 row tiles x 64 tokens (64 rows x 128 tokens), K stages of 64
@@ -13,6 +14,7 @@
 #include "lords/cuda/device.h"
 #include "lords/cuda/qmm/qmm_decode.cuh"
 #include "lords/cuda/qmm/qmm_fused.cuh"
+#include "lords/cuda/qmm/qmm_gemv.cuh"
 #include "lords/cuda/qmm/qmm_launch.h"
 
 namespace lords::cuda::qmm {
@@ -97,12 +99,70 @@ void run_decode(QmmParams p, cudaStream_t stream) {
   LORDS_CUDA_CHECK_LAUNCH();
 }
 
+// K slices and blocks for the single-token kernel: every SM holds one persistent block; a block of
+// slice y walks chunks of RT row tiles over groups_per_split groups. The estimate is the busiest
+// warp's items (RT tiles x one group each) plus one per chunk (its reduction) and a block's start;
+// a slice must fit below the pair table (GemvSmem::kSliceRoom).
+struct GemvSplit {
+  int groups_per_split, splits, blocks_per_split;
+};
+inline GemvSplit gemv_split(int64_t tiles, int64_t groups, int sms, int rt, int warps, size_t room,
+                            size_t (*slice_bytes)(int, int), int rp) {
+  static const int forced = [] {
+    const char* e = std::getenv("LORDS_QMM_GEMV_GROUPS");
+    return e ? std::atoi(e) : 0;
+  }();
+  GemvSplit best{1, int(groups), 1};
+  double best_cost = 1e300;
+  const int64_t chunks = (tiles + rt - 1) / rt;
+  for (int64_t gps = std::min<int64_t>(groups, 64); gps >= 1; --gps) {
+    if (slice_bytes(int(gps), rp) > room) continue;
+    if (forced > 0 && gps != std::min<int64_t>(forced, groups)) continue;
+    const int64_t splits = (groups + gps - 1) / gps;
+    int64_t bx = std::max<int64_t>(1, sms / splits);
+    bx = std::min(bx, (chunks + warps - 1) / warps);
+    const int64_t rounds = (chunks + bx * warps - 1) / (bx * warps);
+    const double cost = double(rounds) * double(rt * gps + 1) + 2.0;
+    if (cost < best_cost - 1e-9) best_cost = cost, best = GemvSplit{int(gps), int(splits), int(bx)};
+  }
+  return best;
+}
+
+// LORDS_QMM_GEMV=0 sends single tokens to the decode kernel instead (for comparing the two).
+inline bool gemv_enabled() {
+  static const bool on = [] {
+    const char* e = std::getenv("LORDS_QMM_GEMV");
+    return !(e && e[0] == '0');
+  }();
+  return on;
+}
+
+template <class T, int BITS, bool LOWRANK, int RC, int RT, int PF>
+void run_gemv(QmmParams p, cudaStream_t stream) {
+  constexpr int kWarps = 16;
+  using Smem = GemvSmem<T, BITS, LOWRANK>;
+  auto kernel = qmm_gemv_kernel<T, BITS, LOWRANK, RC, RT, kWarps, PF>;
+  static const int sms = [&] {
+    LORDS_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(Smem::kBytes)));
+    return device_props().sm_count;
+  }();
+  const int64_t tiles = (p.row_end - p.row_begin + 15) / 16;
+  const GemvSplit s = gemv_split(tiles, p.Kp / 64, sms, RT, kWarps, Smem::kSliceRoom, &Smem::slices, p.rp);
+  p.groups_per_split = s.groups_per_split;
+  if (s.splits > 1) LORDS_CUDA_CHECK(cudaMemsetAsync(p.Y, 0, size_t(p.N) * sizeof(float), stream));
+  kernel<<<dim3(unsigned(s.blocks_per_split), unsigned(s.splits)), kWarps * 32, Smem::kBytes, stream>>>(p);
+  LORDS_CUDA_CHECK_LAUNCH();
+}
+
 // RC: rank chunks of 16 (exact for the decode kernel, which has no run-time rank checks; the fused
 // kernel checks at run time and is built for 2 and 4 only).
 template <class T, int BITS, bool LOWRANK, int RC>
 void run_for_m(const QmmParams& p, bool dequant, cudaStream_t stream) {
   constexpr int RCF = RC <= 2 ? 2 : 4;
   if (dequant) run_decode<T, BITS, LOWRANK, RC, 2, 1, 2, true>(p, stream);
+  // One token: the lookup-GEMM kernel (block scales: one per row and 64-k group).
+  else if (p.M == 1 && (LOWRANK || p.G % 64 == 0) && gemv_enabled())
+    run_gemv<T, BITS, LOWRANK, RC, (RC <= 2 ? 2 : 1), (RC <= 2 ? (LOWRANK ? 3 : 4) : 4)>(p, stream);
   // 4 row tiles per warp share each A^T fragment read from shared memory where registers allow.
   else if (p.M <= 8) run_decode<T, BITS, LOWRANK, RC, (LOWRANK && RC <= 2 ? 4 : 2), 1>(p, stream);
   else if (p.M <= 16) run_decode<T, BITS, LOWRANK, RC, 2, 2>(p, stream);

@@ -8,6 +8,8 @@ namespace lords::cuda::qmm {
 
 struct QmmParams {
   const uint8_t* codes;  // fragment layout
+  int64_t code_rt_stride;     // bytes from a row tile's group to the next row tile's (fragment_layout.h)
+  int64_t code_group_stride;  // bytes from a group to the next group of the same row tile
   const void* B;         // (Np, rp)
   const void* AT;        // (Kp, rp)
   const void* scales;    // (Np, nblocks)
