@@ -101,7 +101,8 @@ void run_decode(QmmParams p, cudaStream_t stream) {
 
 // K slices and blocks for the single-token kernel: every SM holds one persistent block; a block of
 // slice y walks chunks of RT row tiles over groups_per_split groups. The estimate is the busiest
-// warp's items (RT tiles x one group each) plus one per chunk (its reduction) and a block's start;
+// warp's items (RT tiles x one group each) plus one per chunk (its reduction) and a block's start,
+// times the waves of blocks;
 // a slice must fit below the pair table (GemvSmem::kSliceRoom).
 struct GemvSplit {
   int groups_per_split, splits, blocks_per_split;
@@ -122,7 +123,8 @@ inline GemvSplit gemv_split(int64_t tiles, int64_t groups, int sms, int rt, int 
     int64_t bx = std::max<int64_t>(1, sms / splits);
     bx = std::min(bx, (chunks + warps - 1) / warps);
     const int64_t rounds = (chunks + bx * warps - 1) / (bx * warps);
-    const double cost = double(rounds) * double(rt * gps + 1) + 2.0;
+    const int64_t waves = (splits * bx + sms - 1) / sms;  // more slices than SMs: blocks queue
+    const double cost = double(waves) * (double(rounds) * double(rt * gps + 1) + 2.0);
     if (cost < best_cost - 1e-9) best_cost = cost, best = GemvSplit{int(gps), int(splits), int(bx)};
   }
   return best;

@@ -12,9 +12,13 @@
 // column 0 of the B operand) into a per-group accumulator that one scale per row and group multiplies
 // (G % 64 == 0).
 //
-// Everything else is the decode kernel's stream: codes in a register ring PF groups deep, the code-pair
-// level table, no barrier in the main loop; grid x = blocks of WARPS * RT row tiles, y = K slices
-// (partial sums added into Y with atomics when there is more than one).
+// The stream is the decode kernel's (codes in a register ring PF items deep, the code-pair level table,
+// no barrier in the main loop), with three changes measured on the H100 (docs/BENCHMARKS.md 7.1):
+// - persistent blocks, one per SM (16 warps), each walking many chunks of row tiles over one K slice,
+//   so the block's start (pair table, Xr^T slice) is paid once per block instead of once per 256 rows;
+// - the code stream walks a pointer (one add per item) instead of recomputing 64-bit addresses;
+// - the pair table at a fixed shared address, so that the lookup address is one byte permute.
+// The K slices' partial sums are added into Y with atomics when there is more than one.
 #pragma once
 
 #include "lords/cuda/qmm/qmm_decode.cuh"
@@ -33,6 +37,7 @@ struct GemvSmem {
     const size_t kc = size_t(groups_per_split) * 64;
     return (kc + 8) * sizeof(T) + (LOWRANK ? kc * size_t(rp + 8) * sizeof(T) : 0);
   }
+
   // Room the slices may take: the table's address less the block's reserved shared memory (1 KB).
   static constexpr size_t kSliceRoom = kGemvLutAt - 1024;
   // Dynamic shared memory to ask for (its start is at most kGemvLutAt - kSliceRoom).
@@ -316,3 +321,4 @@ __global__ void __launch_bounds__(WARPS * 32, 1) qmm_gemv_kernel(const QmmParams
 }
 
 }  // namespace lords::cuda::qmm
+
