@@ -42,6 +42,11 @@ constexpr double kGpuNormTol = 8e-3;
 // GPU prefill vs GPU decode: identical fp16 inputs up to fp32 summation order (cuBLAS and qmatmul
 // pick different kernels for M = 1 and M = 11), which can flip the rounding of a few fp16 inputs.
 constexpr double kIncrementalTol = 1e-3;
+// The same where a decode step runs LoRDS linears on the single-token kernel (qmm_gemv.cuh): it rounds
+// x ⊙ A to fp16 where the prefill rounds W_hat = L ⊙ (B A), two different roundings each within the
+// GPU-vs-CPU error above (measured on the H100: 1.2e-3..1.7e-3 between them for lords 2/3/4-bit). Each
+// decode step is also held to kGpuTol against the CPU directly.
+constexpr double kDecodeVsPrefillTol = 3e-3;
 // Perplexity: random models are confidently wrong (ppl 600-2000 over 96 tokens), which amplifies
 // logit noise into ppl ~10x more than on a trained model; the emulation above moved ppl by up to
 // 0.09% (mistral). The brief's 0.1% bar is checked on the real model (test_gpu_golden.cpp).
@@ -167,7 +172,9 @@ void expect_gpu_matches_cpu(LlamaModel& cpu, GpuLlamaModel& gpu, const std::stri
   for (int64_t t = 0; t < T; ++t) {
     gpu.forward(&tokens[static_cast<size_t>(t)], 1, cache, step.data(), LogitsMode::Last);
     const std::vector<float> row(got.begin() + t * V, got.begin() + (t + 1) * V);
-    ASSERT_LE(rel_diff(step, row), kIncrementalTol) << what << ", decode step " << t;
+    const std::vector<float> cpu_row(want.begin() + t * V, want.begin() + (t + 1) * V);
+    ASSERT_LE(rel_diff(step, cpu_row), kGpuTol) << what << ", decode step " << t << " vs cpu";
+    ASSERT_LE(rel_diff(step, row), kDecodeVsPrefillTol) << what << ", decode step " << t;
   }
   EXPECT_EQ(cache.pos, T);
   cache.reset();
@@ -176,7 +183,8 @@ void expect_gpu_matches_cpu(LlamaModel& cpu, GpuLlamaModel& gpu, const std::stri
     gpu.forward(&tokens[static_cast<size_t>(done)], chunk, cache, step.data(), LogitsMode::Last);
     done += chunk;
     const std::vector<float> row(got.begin() + (done - 1) * V, got.begin() + done * V);
-    EXPECT_LE(rel_diff(step, row), kIncrementalTol) << what << ", chunk ending at " << done;
+    EXPECT_LE(rel_diff(step, row), chunk == 1 ? kDecodeVsPrefillTol : kIncrementalTol)
+        << what << ", chunk ending at " << done;
   }
 
   // Perplexity (shared code, both devices) and the KL divergence between them.
