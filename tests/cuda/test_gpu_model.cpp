@@ -43,10 +43,11 @@ constexpr double kGpuNormTol = 8e-3;
 // pick different kernels for M = 1 and M = 11), which can flip the rounding of a few fp16 inputs.
 constexpr double kIncrementalTol = 1e-3;
 // The same where a decode step runs LoRDS linears on the single-token kernel (qmm_gemv.cuh): it rounds
-// x ⊙ A to fp16 where the prefill rounds W_hat = L ⊙ (B A), two different roundings each within the
-// GPU-vs-CPU error above (measured on the H100: 1.2e-3..1.7e-3 between them for lords 2/3/4-bit). Each
-// decode step is also held to kGpuTol against the CPU directly.
-constexpr double kDecodeVsPrefillTol = 3e-3;
+// x ⊙ A to fp16 where the prefill rounds W_hat = L ⊙ (B A), two different roundings, each path within
+// the GPU-vs-CPU error above, so they may differ by up to twice the emulated 3.1e-3 (measured on the
+// H100: up to 3.3e-3 by the 11th step, the KV cache carrying earlier steps' differences). Each decode
+// step is also held to kGpuTol against the CPU directly, which is the accuracy that matters.
+constexpr double kDecodeVsPrefillTol = 6e-3;
 // Perplexity: random models are confidently wrong (ppl 600-2000 over 96 tokens), which amplifies
 // logit noise into ppl ~10x more than on a trained model; the emulation above moved ppl by up to
 // 0.09% (mistral). The brief's 0.1% bar is checked on the real model (test_gpu_golden.cpp).
@@ -169,13 +170,16 @@ void expect_gpu_matches_cpu(LlamaModel& cpu, GpuLlamaModel& gpu, const std::stri
   // Decode step by step and in chunks 4 + 1 + 6 (prefill on top of a cache) equal the GPU prefill.
   runtime::GpuKvCache cache = gpu.make_cache(T);
   std::vector<float> step(static_cast<size_t>(V));
+  double step_err = 0;
   for (int64_t t = 0; t < T; ++t) {
     gpu.forward(&tokens[static_cast<size_t>(t)], 1, cache, step.data(), LogitsMode::Last);
     const std::vector<float> row(got.begin() + t * V, got.begin() + (t + 1) * V);
     const std::vector<float> cpu_row(want.begin() + t * V, want.begin() + (t + 1) * V);
+    step_err = std::max(step_err, rel_diff(step, cpu_row));
     ASSERT_LE(rel_diff(step, cpu_row), kGpuTol) << what << ", decode step " << t << " vs cpu";
     ASSERT_LE(rel_diff(step, row), kDecodeVsPrefillTol) << what << ", decode step " << t;
   }
+  std::printf("%s: gpu decode steps vs cpu logits, max %.3g\n", what.c_str(), step_err);
   EXPECT_EQ(cache.pos, T);
   cache.reset();
   int64_t done = 0;
