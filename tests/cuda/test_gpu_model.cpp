@@ -46,7 +46,8 @@ constexpr double kIncrementalTol = 1e-3;
 // x ⊙ A to fp16 where the prefill rounds W_hat = L ⊙ (B A), two different roundings, each path within
 // the GPU-vs-CPU error above, so they may differ by up to twice the emulated 3.1e-3 (measured on the
 // H100: up to 3.3e-3 by the 11th step, the KV cache carrying earlier steps' differences). Each decode
-// step is also held to kGpuTol against the CPU directly, which is the accuracy that matters.
+// step is also held to kGpuTol against the CPU directly, which is the accuracy that matters (the H100:
+// max 2.5e-3 / 4.1e-3 / 3.0e-3 for lords 4/3/2-bit, 3.5e-3 / 4.9e-3 / 2.4e-3 with the decode kernel).
 constexpr double kDecodeVsPrefillTol = 6e-3;
 // Perplexity: random models are confidently wrong (ppl 600-2000 over 96 tokens), which amplifies
 // logit noise into ppl ~10x more than on a trained model; the emulation above moved ppl by up to
@@ -187,7 +188,8 @@ void expect_gpu_matches_cpu(LlamaModel& cpu, GpuLlamaModel& gpu, const std::stri
     gpu.forward(&tokens[static_cast<size_t>(done)], chunk, cache, step.data(), LogitsMode::Last);
     done += chunk;
     const std::vector<float> row(got.begin() + (done - 1) * V, got.begin() + done * V);
-    EXPECT_LE(rel_diff(step, row), chunk == 1 ? kDecodeVsPrefillTol : kIncrementalTol)
+    // the chunks from the single token on read its K, V rows from the cache
+    EXPECT_LE(rel_diff(step, row), done > 4 ? kDecodeVsPrefillTol : kIncrementalTol)
         << what << ", chunk ending at " << done;
   }
 
