@@ -188,6 +188,9 @@ TEST(QmatmulGpu, SingleTokenWalksManyChunksAndSlices) {
   uint32_t seed = 280;
   for (int bits : {3, 4}) {
     check_case({ops::QScaleKind::LowRank, bits, 28, 20000, 4160, ActType::F16}, 1, QmmPath::Fused, seed++, true);
+    // ranks 24 and 40: an odd count of 8-column tiles (3, 5) in the padded 32 and 48
+    check_case({ops::QScaleKind::LowRank, bits, 24, 3000, 4160, ActType::F16}, 1, QmmPath::Fused, seed++, true);
+    check_case({ops::QScaleKind::LowRank, bits, 40, 3000, 1000, ActType::BF16}, 1, QmmPath::Fused, seed++, true);
     check_case({ops::QScaleKind::LowRank, bits, 60, 20000, 4160, ActType::BF16}, 1, QmmPath::Fused, seed++, true);
     check_case({ops::QScaleKind::Block, bits, 128, 20000, 4160, ActType::F16}, 1, QmmPath::Fused, seed++);
     check_case({ops::QScaleKind::Block, bits, 64, 20000, 4160, ActType::BF16}, 1, QmmPath::Fused, seed++);

@@ -56,6 +56,7 @@ class GpuQWeight {
     int bits;
     int64_t N, K, Np, Kp;
     int rp;             // LowRank: rank padded to a multiple of 16 (zero columns/rows)
+    int r;              // LowRank: the rank itself
     int G;              // Block
     const uint4* codes; // fragment layout
     const void* B;      // (Np, rp) act type

@@ -91,6 +91,7 @@ GpuQWeight::View GpuQWeight::view() const {
   v.bits = bits_;
   v.N = N_, v.K = K_, v.Np = Np_, v.Kp = Kp_;
   v.rp = rp_;
+  v.r = int(r_);
   v.G = static_cast<int>(G_);
   v.codes = reinterpret_cast<const uint4*>(codes_.data());
   v.B = B_.data();

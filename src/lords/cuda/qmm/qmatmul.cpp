@@ -68,6 +68,7 @@ QmmParams params_for(const GpuQWeight::View& v) {
   p.scales = v.scales;
   p.N = v.N, p.K = v.K, p.Np = v.Np, p.Kp = v.Kp;
   p.rp = v.rp;
+  p.r = v.r;
   p.G = v.G > 0 ? v.G : 16;
   p.row_begin = 0;
   p.row_end = v.Np;

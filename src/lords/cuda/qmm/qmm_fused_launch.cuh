@@ -139,11 +139,11 @@ inline bool gemv_enabled() {
   return on;
 }
 
-template <class T, int BITS, bool LOWRANK, int RC, int RT, int PF>
+template <class T, int BITS, bool LOWRANK, int JC, int RT, int PF>
 void run_gemv(QmmParams p, cudaStream_t stream) {
   constexpr int kWarps = 16;
   using Smem = GemvSmem<T, BITS, LOWRANK>;
-  auto kernel = qmm_gemv_kernel<T, BITS, LOWRANK, RC, RT, kWarps, PF>;
+  auto kernel = qmm_gemv_kernel<T, BITS, LOWRANK, JC, RT, kWarps, PF>;
   static const int sms = [&] {
     LORDS_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(Smem::kBytes)));
     return device_props().sm_count;
@@ -162,9 +162,17 @@ template <class T, int BITS, bool LOWRANK, int RC>
 void run_for_m(const QmmParams& p, bool dequant, cudaStream_t stream) {
   constexpr int RCF = RC <= 2 ? 2 : 4;
   if (dequant) run_decode<T, BITS, LOWRANK, RC, 2, 1, 2, true>(p, stream);
-  // One token: the lookup-GEMM kernel (block scales: one per row and 64-k group).
-  else if (p.M == 1 && (LOWRANK || p.G % 64 == 0) && gemv_enabled())
-    run_gemv<T, BITS, LOWRANK, RC, (RC <= 2 ? 2 : 1), (RC <= 2 ? (LOWRANK ? 3 : 4) : 4)>(p, stream);
+  // One token: the lookup-GEMM kernel (block scales: one per row and 64-k group), with the rank in
+  // column tiles of 8 (2 RC - 1 of them where the rank allows).
+  else if (p.M == 1 && (LOWRANK || p.G % 64 == 0) && gemv_enabled()) {
+    if constexpr (!LOWRANK) {
+      run_gemv<T, BITS, false, 1, 2, 4>(p, stream);
+    } else {
+      constexpr int RT = RC <= 2 ? 2 : 1, PF = RC <= 2 ? 3 : 4;
+      if (p.r <= 16 * RC - 8) run_gemv<T, BITS, true, 2 * RC - 1, RT, PF>(p, stream);
+      else run_gemv<T, BITS, true, 2 * RC, RT, PF>(p, stream);
+    }
+  }
   // 4 row tiles per warp share each A^T fragment read from shared memory where registers allow.
   else if (p.M <= 8) run_decode<T, BITS, LOWRANK, RC, (LOWRANK && RC <= 2 ? 4 : 2), 1>(p, stream);
   else if (p.M <= 16) run_decode<T, BITS, LOWRANK, RC, 2, 2>(p, stream);

@@ -49,6 +49,11 @@ __device__ __forceinline__ void ldsm_x4_trans(uint32_t (&r)[4], uint32_t addr) {
                : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
                : "r"(addr));
 }
+__device__ __forceinline__ void ldsm_x2_trans(uint32_t (&r)[2], uint32_t addr) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x2.trans.shared.b16 {%0,%1}, [%2];\n"
+               : "=r"(r[0]), "=r"(r[1])
+               : "r"(addr));
+}
 
 // Shared address of the table entry of register pair P of step S; lane_at = kGemvLutAt | lane * 4.
 template <int BITS, int S, int P>
@@ -77,13 +82,14 @@ __device__ __forceinline__ void build_pair_table_wide(uint32_t* lut, const float
 // register ring runs on across chunk boundaries, so the codes of the next chunk are in flight while a
 // chunk's result is reduced. The block's one-time work (pair table, Xr^T slice) is paid once per
 // block, not once per 16 * RT * WARPS rows.
-// RC: rank chunks of 16 (rp = 16 * RC exactly for LOWRANK). PF: items of codes held in registers.
-// Block scales need G % 64 == 0 (one scale per row and group).
-template <class T, int BITS, bool LOWRANK, int RC, int RT, int WARPS, int PF>
+// JC: n8 column tiles of the B operand, the rank rounded up to 8 (LOWRANK; the stored rp pads it to 16,
+// and a rank of 17..24 spends three mma per step, not four); 1 for block scales. PF: items of codes
+// held in registers. Block scales need G % 64 == 0 (one scale per row and group).
+template <class T, int BITS, bool LOWRANK, int JC, int RT, int WARPS, int PF>
 __global__ void __launch_bounds__(WARPS * 32, 1) qmm_gemv_kernel(const QmmParams p) {
   using A = Act<T>;
   using T2 = typename A::T2;
-  constexpr int JC = LOWRANK ? 2 * RC : 1;  // n8 column tiles of the B operand
+  static_assert(LOWRANK || JC == 1, "block scales use one column tile");
   constexpr int kThreads = WARPS * 32;
   extern __shared__ uint4 smem_raw[];
   const int kc = p.groups_per_split * 64;
@@ -217,7 +223,7 @@ __global__ void __launch_bounds__(WARPS * 32, 1) qmm_gemv_kernel(const QmmParams
       }
       if constexpr (LOWRANK) {
 #pragma unroll
-        for (int ch = 0; ch < RC; ++ch) {
+        for (int ch = 0; ch < JC / 2; ++ch) {
           uint32_t b[4];  // (k 0-7, j 0-7) (k 8-15, j 0-7) (k 0-7, j 8-15) (k 8-15, j 8-15)
           ldsm_x4_trans(b, xr_group + S * xr_step_bytes + ch * 16 * sizeof(T));
 #pragma unroll
@@ -225,6 +231,12 @@ __global__ void __launch_bounds__(WARPS * 32, 1) qmm_gemv_kernel(const QmmParams
             A::mma(acc[rt][2 * ch], lev[rt], b[0], b[1]);
             A::mma(acc[rt][2 * ch + 1], lev[rt], b[2], b[3]);
           }
+        }
+        if constexpr (JC % 2 == 1) {
+          uint32_t b[2];  // lanes 0-15 address (k 0-15, j of the last tile)
+          ldsm_x2_trans(b, xr_group + S * xr_step_bytes + (JC - 1) * 8 * sizeof(T));
+#pragma unroll
+          for (int rt = 0; rt < RT; ++rt) A::mma(acc[rt][JC - 1], lev[rt], b[0], b[1]);
         }
       } else {
         const uint32_t xa = x_group + S * 16 * sizeof(T);

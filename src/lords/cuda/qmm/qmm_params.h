@@ -18,6 +18,7 @@ struct QmmParams {
   void* W;               // dequantize: (rows, K) output
   int64_t M, N, K, Np, Kp;
   int rp;
+  int r;  // the rank (rp is it padded to 16)
   int G;
   int64_t nblocks;
   int stages_per_split;  // fused kernel: k stages each blockIdx.z covers
