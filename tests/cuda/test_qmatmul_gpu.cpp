@@ -197,6 +197,20 @@ TEST(QmatmulGpu, SingleTokenWalksManyChunksAndSlices) {
   }
 }
 
+TEST(QmatmulGpu, NamesTheKernelEachCallRuns) {
+  LORDS_REQUIRE_GPU();
+  std::mt19937 rng(290);
+  HostWeight lr = random_weight({ops::QScaleKind::LowRank, 4, 28, 64, 256, ActType::F16}, rng);
+  HostWeight b32 = random_weight({ops::QScaleKind::Block, 4, 32, 64, 256, ActType::F16}, rng);
+  const GpuQWeight g = GpuQWeight::upload(lr.w, ActType::F16), gb = GpuQWeight::upload(b32.w, ActType::F16);
+  EXPECT_STREQ(qmatmul_kernel_name(1, g), "one-token");
+  EXPECT_STREQ(qmatmul_kernel_name(4, g), "decode");
+  EXPECT_STREQ(qmatmul_kernel_name(40, g), "fused");
+  EXPECT_STREQ(qmatmul_kernel_name(600, g), "dequant+cublas");
+  EXPECT_STREQ(qmatmul_kernel_name(600, g, QmmPath::Fused), "fused");
+  EXPECT_STREQ(qmatmul_kernel_name(1, gb), "decode");  // block size 32: one scale per 64 k does not hold
+}
+
 TEST(QmatmulGpu, AwkwardShapes) {
   LORDS_REQUIRE_GPU();
   uint32_t seed = 300;

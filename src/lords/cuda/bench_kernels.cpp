@@ -186,10 +186,10 @@ BenchKernelsResult bench_kernels(const BenchKernelsOptions& o) {
       row.us_block = time_us([&](int c) { qmatmul(Y.data(), X.data(), M, bw[c], stream, &ws); }, bc, reps, stream);
       row.us_lords = time_us([&](int c) { qmatmul(Y.data(), X.data(), M, lw[c], stream, &ws); }, lc, reps, stream);
       const bool big = M >= qmatmul_dequant_gemm_min_tokens();
-      row.lords_path = big ? "dequant+cublas" : "fused";
+      row.lords_path = qmatmul_kernel_name(M, lw[0]);
       if (o.both_paths) {
         const QmmPath alt = big ? QmmPath::Fused : QmmPath::DequantGemm;
-        row.alt_path = big ? "fused" : "dequant+cublas";
+        row.alt_path = qmatmul_kernel_name(M, lw[0], alt);
         row.us_lords_alt =
             time_us([&](int c) { qmatmul(Y.data(), X.data(), M, lw[c], stream, &ws, alt); }, lc, reps, stream);
       }

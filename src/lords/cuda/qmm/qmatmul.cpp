@@ -4,6 +4,7 @@
 #include <cublas_v2.h>
 
 #include <algorithm>
+#include <cstdlib>
 
 #include "lords/core/error.h"
 #include "lords/cuda/cuda_check.h"
@@ -57,6 +58,26 @@ void dequant_gemm(float* Y, const void* X, int64_t M, const GpuQWeight& w, cudaS
 int64_t qmatmul_dequant_gemm_min_tokens() { return kDequantGemmMinTokens; }
 
 namespace qmm {
+FusedKernel fused_kernel_for(const QmmParams& p) {
+  // LORDS_QMM_GEMV=0 sends single tokens to the decode kernel instead (for comparing the two).
+  static const bool one_token = [] {
+    const char* e = std::getenv("LORDS_QMM_GEMV");
+    return !(e && e[0] == '0');
+  }();
+  const bool lowrank = p.rp > 0;
+  if (p.M == 1 && (lowrank || p.G % 64 == 0) && one_token) return FusedKernel::OneToken;
+  if (p.M <= 16) return FusedKernel::Decode;
+  return FusedKernel::Fused;
+}
+
+const char* fused_kernel_name(FusedKernel k) {
+  switch (k) {
+    case FusedKernel::OneToken: return "one-token";
+    case FusedKernel::Decode: return "decode";
+    default: return "fused";
+  }
+}
+
 QmmParams params_for(const GpuQWeight::View& v) {
   QmmParams p{};
   p.codes = reinterpret_cast<const uint8_t*>(v.codes);
@@ -128,6 +149,14 @@ void qmatmul(float* Y, const void* X, int64_t M, const GpuQWeight& w, cudaStream
   p.M = M;
   p.x_vec = (w.K() % 8 == 0) && (reinterpret_cast<uintptr_t>(X) % 16 == 0);
   qmm::launch_fused(p, v.bits, w.act(), false, stream);
+}
+
+const char* qmatmul_kernel_name(int64_t M, const GpuQWeight& w, QmmPath path) {
+  if (path == QmmPath::Auto) path = M >= kDequantGemmMinTokens ? QmmPath::DequantGemm : QmmPath::Fused;
+  if (path == QmmPath::DequantGemm) return "dequant+cublas";
+  qmm::QmmParams p = qmm::params_for(w.view());
+  p.M = M;
+  return qmm::fused_kernel_name(qmm::fused_kernel_for(p));
 }
 
 void dequantize(void* W, const GpuQWeight& w, int64_t n0, int64_t rows, cudaStream_t stream) {

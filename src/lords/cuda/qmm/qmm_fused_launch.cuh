@@ -130,15 +130,6 @@ inline GemvSplit gemv_split(int64_t tiles, int64_t groups, int sms, int rt, int 
   return best;
 }
 
-// LORDS_QMM_GEMV=0 sends single tokens to the decode kernel instead (for comparing the two).
-inline bool gemv_enabled() {
-  static const bool on = [] {
-    const char* e = std::getenv("LORDS_QMM_GEMV");
-    return !(e && e[0] == '0');
-  }();
-  return on;
-}
-
 template <class T, int BITS, bool LOWRANK, int JC, int RT, int PF>
 void run_gemv(QmmParams p, cudaStream_t stream) {
   constexpr int kWarps = 16;
@@ -161,23 +152,32 @@ void run_gemv(QmmParams p, cudaStream_t stream) {
 template <class T, int BITS, bool LOWRANK, int RC>
 void run_for_m(const QmmParams& p, bool dequant, cudaStream_t stream) {
   constexpr int RCF = RC <= 2 ? 2 : 4;
-  if (dequant) run_decode<T, BITS, LOWRANK, RC, 2, 1, 2, true>(p, stream);
-  // One token: the lookup-GEMM kernel (block scales: one per row and 64-k group), with the rank in
-  // column tiles of 8 (2 RC - 1 of them where the rank allows).
-  else if (p.M == 1 && (LOWRANK || p.G % 64 == 0) && gemv_enabled()) {
-    if constexpr (!LOWRANK) {
-      run_gemv<T, BITS, false, 1, 2, 4>(p, stream);
-    } else {
-      constexpr int RT = RC <= 2 ? 2 : 1, PF = RC <= 2 ? 3 : 4;
-      if (p.r <= 16 * RC - 8) run_gemv<T, BITS, true, 2 * RC - 1, RT, PF>(p, stream);
-      else run_gemv<T, BITS, true, 2 * RC, RT, PF>(p, stream);
-    }
+  if (dequant) {
+    run_decode<T, BITS, LOWRANK, RC, 2, 1, 2, true>(p, stream);
+    return;
   }
-  // 4 row tiles per warp share each A^T fragment read from shared memory where registers allow.
-  else if (p.M <= 8) run_decode<T, BITS, LOWRANK, RC, (LOWRANK && RC <= 2 ? 4 : 2), 1>(p, stream);
-  else if (p.M <= 16) run_decode<T, BITS, LOWRANK, RC, 2, 2>(p, stream);
-  else if (p.M <= 32) run_fused<T, BITS, LOWRANK, RCF, 8, 1, 2, 2, 256, 2>(p, stream, true);
-  else run_fused<T, BITS, LOWRANK, RCF, 2, 2, 2, 8, 64, 1>(p, stream, true);
+  switch (fused_kernel_for(p)) {
+    case FusedKernel::OneToken:
+      // Block scales: one per row and 64-k group. The rank in column tiles of 8 (2 RC - 1 of them
+      // where the rank allows).
+      if constexpr (!LOWRANK) {
+        run_gemv<T, BITS, false, 1, 2, 4>(p, stream);
+      } else {
+        constexpr int RT = RC <= 2 ? 2 : 1, PF = RC <= 2 ? 3 : 4;
+        if (p.r <= 16 * RC - 8) run_gemv<T, BITS, true, 2 * RC - 1, RT, PF>(p, stream);
+        else run_gemv<T, BITS, true, 2 * RC, RT, PF>(p, stream);
+      }
+      break;
+    case FusedKernel::Decode:
+      // 4 row tiles per warp share each A^T fragment read from shared memory where registers allow.
+      if (p.M <= 8) run_decode<T, BITS, LOWRANK, RC, (LOWRANK && RC <= 2 ? 4 : 2), 1>(p, stream);
+      else run_decode<T, BITS, LOWRANK, RC, 2, 2>(p, stream);
+      break;
+    case FusedKernel::Fused:
+      if (p.M <= 32) run_fused<T, BITS, LOWRANK, RCF, 8, 1, 2, 2, 256, 2>(p, stream, true);
+      else run_fused<T, BITS, LOWRANK, RCF, 2, 2, 2, 8, 64, 1>(p, stream, true);
+      break;
+  }
 }
 
 template <class T, int BITS>

@@ -8,6 +8,12 @@
 
 namespace lords::cuda::qmm {
 
+// The kernel family the Fused path runs for p.M tokens (qmm_fused_launch.cuh dispatches on it; the
+// bench names it): one-token (qmm_gemv.cuh), decode (qmm_decode.cuh, M <= 16) or the fused kernel.
+enum class FusedKernel { OneToken, Decode, Fused };
+FusedKernel fused_kernel_for(const QmmParams& p);
+const char* fused_kernel_name(FusedKernel k);
+
 // Fills the weight part of QmmParams from a GpuQWeight view (rows: all of them).
 QmmParams params_for(const GpuQWeight::View& v);
 
