@@ -54,34 +54,11 @@ struct QData {
   VecD levels_d, B_d, A_d, scales_d;
 
   ops::QWeight q() const {
-    ops::QWeight w;
-    w.kind = kind;
-    w.N = N;
-    w.K = K;
-    w.bits = bits;
-    w.codes = packed.data();
-    w.levels = levels.data();
-    w.r = r;
-    w.B = B.empty() ? nullptr : B.data();
-    w.A = A.empty() ? nullptr : A.data();
-    w.G = G;
-    w.scales = scales.empty() ? nullptr : scales.data();
-    return w;
+    return train::qweight_view<ops::QWeight>(kind, N, K, bits, packed, levels, r, B, A, G, scales);
   }
   ref::UnpackedWeight<double> u() const {
-    ref::UnpackedWeight<double> w;
-    w.kind = kind;
-    w.N = N;
-    w.K = K;
-    w.bits = bits;
-    w.codes = codes.data();
-    w.levels = levels_d.data();
-    w.r = r;
-    w.B = B_d.empty() ? nullptr : B_d.data();
-    w.A = A_d.empty() ? nullptr : A_d.data();
-    w.G = G;
-    w.scales = scales_d.empty() ? nullptr : scales_d.data();
-    return w;
+    return train::qweight_view<ref::UnpackedWeight<double>>(kind, N, K, bits, codes, levels_d, r, B_d, A_d, G,
+                                                            scales_d);
   }
 };
 

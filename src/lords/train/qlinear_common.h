@@ -43,6 +43,30 @@ struct UnpackedWeight {
   const T* scales = nullptr;  // (N, ceil(K / G))
 };
 
+}  // namespace ref
+
+// Fills a weight view (ops::QWeight over packed codes, or ref::UnpackedWeight<T> over one code per
+// byte: the same fields) from the vectors that own the data; an empty vector is a null pointer.
+template <class View, class Codes, class Vec>
+View qweight_view(ops::QScaleKind kind, int64_t N, int64_t K, int bits, const Codes& codes, const Vec& levels,
+                  int64_t r, const Vec& B, const Vec& A, int64_t G, const Vec& scales) {
+  View w;
+  w.kind = kind;
+  w.N = N;
+  w.K = K;
+  w.bits = bits;
+  w.codes = codes.data();
+  w.levels = levels.data();
+  w.r = r;
+  w.B = B.empty() ? nullptr : B.data();
+  w.A = A.empty() ? nullptr : A.data();
+  w.G = G;
+  w.scales = scales.empty() ? nullptr : scales.data();
+  return w;
+}
+
+namespace ref {
+
 // S[n,k]: the low-rank product summed in T in order j = 0..r-1 (ops::ref::qmatmul's order), or the
 // block scale.
 template <class T>

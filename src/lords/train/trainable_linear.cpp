@@ -129,40 +129,18 @@ void TrainableLinear<Real>::set_latent(const float* W) {
 template <class Real>
 ref::UnpackedWeight<Real> TrainableLinear<Real>::unpacked() const {
   LORDS_ASSERT(!codes_.empty());
-  ref::UnpackedWeight<Real> u;
-  u.kind = scale_kind_;
-  u.N = N_;
-  u.K = K_;
-  u.bits = bits_;
-  u.codes = codes_.data();
-  u.levels = levels_.data();
-  u.r = r_;
-  u.B = B_.empty() ? nullptr : B_.data();
-  u.A = A_.empty() ? nullptr : A_.data();
-  u.G = G_;
-  u.scales = scales_.empty() ? nullptr : scales_.data();
-  return u;
+  return qweight_view<ref::UnpackedWeight<Real>>(scale_kind_, N_, K_, bits_, codes_, levels_, r_, B_, A_, G_,
+                                                 scales_);
 }
 
 template <class Real>
 ops::QWeight TrainableLinear<Real>::qweight() const {
-  ops::QWeight w;
   if constexpr (kHasCpu<Real>) {
-    w.kind = scale_kind_;
-    w.N = N_;
-    w.K = K_;
-    w.bits = bits_;
-    w.codes = packed_.data();
-    w.levels = levels_.data();
-    w.r = r_;
-    w.B = B_.empty() ? nullptr : B_.data();
-    w.A = A_.empty() ? nullptr : A_.data();
-    w.G = G_;
-    w.scales = scales_.empty() ? nullptr : scales_.data();
+    return qweight_view<ops::QWeight>(scale_kind_, N_, K_, bits_, packed_, levels_, r_, B_, A_, G_, scales_);
   } else {
     LORDS_ASSERT(false);
+    return ops::QWeight{};
   }
-  return w;
 }
 
 template <class Real>
