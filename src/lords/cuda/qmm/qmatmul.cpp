@@ -18,6 +18,13 @@ namespace {
 constexpr int64_t kDequantGemmMinTokens = 128;
 constexpr size_t kSlabBytes = size_t(64) << 20;  // enough blocks per slab to fill the GPU
 
+// What Auto means for M tokens: the dequantize + cuBLAS path from the crossover on, if there is a
+// workspace for its slabs.
+QmmPath resolve_path(QmmPath path, int64_t M, bool has_workspace) {
+  if (path != QmmPath::Auto) return path;
+  return M >= kDequantGemmMinTokens && has_workspace ? QmmPath::DequantGemm : QmmPath::Fused;
+}
+
 cudaDataType_t cuda_type(ActType a) { return a == ActType::F16 ? CUDA_R_16F : CUDA_R_16BF; }
 
 void dequant_gemm(float* Y, const void* X, int64_t M, const GpuQWeight& w, cudaStream_t stream, QmmWorkspace& ws) {
@@ -136,7 +143,7 @@ void qmatmul(float* Y, const void* X, int64_t M, const GpuQWeight& w, cudaStream
   LORDS_CHECK(w.N() > 0, ErrorKind::BadShape, "[qmatmul gpu] empty weight");
   // grid.y of the fused kernels counts token tiles of at most 8
   LORDS_CHECK(M <= 65535 * 8, ErrorKind::Unsupported, "[qmatmul gpu] {} tokens in one call is too many", M);
-  if (path == QmmPath::Auto) path = (M >= kDequantGemmMinTokens && ws) ? QmmPath::DequantGemm : QmmPath::Fused;
+  path = resolve_path(path, M, ws != nullptr);
   if (path == QmmPath::DequantGemm) {
     LORDS_CHECK(ws, ErrorKind::Usage, "[qmatmul gpu] the dequantize+GEMM path needs a workspace");
     dequant_gemm(Y, X, M, w, stream, *ws);
@@ -152,8 +159,7 @@ void qmatmul(float* Y, const void* X, int64_t M, const GpuQWeight& w, cudaStream
 }
 
 const char* qmatmul_kernel_name(int64_t M, const GpuQWeight& w, QmmPath path) {
-  if (path == QmmPath::Auto) path = M >= kDequantGemmMinTokens ? QmmPath::DequantGemm : QmmPath::Fused;
-  if (path == QmmPath::DequantGemm) return "dequant+cublas";
+  if (resolve_path(path, M, true) == QmmPath::DequantGemm) return "dequant+cublas";
   qmm::QmmParams p = qmm::params_for(w.view());
   p.M = M;
   return qmm::fused_kernel_name(qmm::fused_kernel_for(p));

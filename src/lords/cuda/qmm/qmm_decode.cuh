@@ -48,13 +48,17 @@ __device__ __forceinline__ void pair_codes(int e, int& ca, int& cb) {
   }
 }
 
-// Builds the table (block-wide; a barrier must follow before lookups).
+// Builds the table (block-wide; a barrier must follow before lookups): one thread per entry, which
+// computes the pair once and writes its 32 lane copies as 16-byte stores.
 template <class T, int BITS>
 __device__ __forceinline__ void build_pair_table(uint32_t* lut, const float* levels, int tid, int threads) {
-  for (int i = tid; i < PairTable<BITS>::kEntries * 32; i += threads) {
+  for (int e = tid; e < PairTable<BITS>::kEntries; e += threads) {
     int ca, cb;
-    pair_codes<BITS>(i >> 5, ca, cb);
-    lut[(i >> 5) * 64 + (i & 31)] = as_u32(Act<T>::pack(levels[ca], levels[cb]));
+    pair_codes<BITS>(e, ca, cb);
+    const uint32_t v = as_u32(Act<T>::pack(levels[ca], levels[cb]));
+    uint4* row = reinterpret_cast<uint4*>(lut + e * 64);
+#pragma unroll
+    for (int i = 0; i < 8; ++i) row[i] = make_uint4(v, v, v, v);
   }
 }
 

@@ -44,21 +44,9 @@ struct GroupCodes {
   uint32_t w[4];
 };
 
-template <int BITS>
-__device__ __forceinline__ void load_group(GroupCodes& c, const uint8_t* group, int lane) {
-  if constexpr (BITS == 4) {
-    const uint4 v = ld_stream(reinterpret_cast<const uint4*>(group) + lane);
-    c.w[0] = v.x, c.w[1] = v.y, c.w[2] = v.z, c.w[3] = v.w;
-  } else {
-    const uint2 v = ld_stream(reinterpret_cast<const uint2*>(group) + lane);
-    c.w[0] = v.x, c.w[1] = v.y, c.w[2] = 0, c.w[3] = 0;
-    if constexpr (BITS == 3) c.w[2] = ld_stream(reinterpret_cast<const uint32_t*>(group + 256) + lane);
-  }
-}
-
-// The same from this lane's own address: lane_ptr = group + lane * lane_code_bytes<BITS>(), and
-// for 3 bits the high word at lane_ptr + hi_off (hi_off = 256 - 4 * lane), so that a caller walking
-// the stream advances one pointer.
+// From this lane's own address: lane_ptr = group + lane * lane_code_bytes<BITS>(), and for 3 bits the
+// high word at lane_ptr + hi_off (hi_off = 256 - 4 * lane), so that a caller walking the stream
+// advances one pointer.
 template <int BITS>
 constexpr int lane_code_bytes() { return BITS == 4 ? 16 : 8; }
 template <int BITS>
@@ -71,6 +59,10 @@ __device__ __forceinline__ void load_group_at(GroupCodes& c, const uint8_t* lane
     c.w[0] = v.x, c.w[1] = v.y, c.w[2] = 0, c.w[3] = 0;
     if constexpr (BITS == 3) c.w[2] = ld_stream(reinterpret_cast<const uint32_t*>(lane_ptr + hi_off));
   }
+}
+template <int BITS>
+__device__ __forceinline__ void load_group(GroupCodes& c, const uint8_t* group, int lane) {
+  load_group_at<BITS>(c, group + lane * lane_code_bytes<BITS>(), 256 - 4 * lane);
 }
 
 // Codes of register pair P (elements 2P, 2P+1) of step S.

@@ -63,19 +63,6 @@ __device__ __forceinline__ uint32_t pair_address(const GroupCodes& c, uint32_t l
   else return (pair_index<BITS, S, P>(c) << 8) | lane_at;
 }
 
-// The pair table, one thread per entry and 16-byte stores.
-template <class T, int BITS>
-__device__ __forceinline__ void build_pair_table_wide(uint32_t* lut, const float* levels, int tid, int threads) {
-  for (int e = tid; e < PairTable<BITS>::kEntries; e += threads) {
-    int ca, cb;
-    pair_codes<BITS>(e, ca, cb);
-    const uint32_t v = as_u32(Act<T>::pack(levels[ca], levels[cb]));
-    uint4* row = reinterpret_cast<uint4*>(lut + e * 64);
-#pragma unroll
-    for (int i = 0; i < 8; ++i) row[i] = make_uint4(v, v, v, v);
-  }
-}
-
 // Persistent: grid y = K slices of p.groups_per_split groups, grid x = blocks per slice. Warp w of a
 // slice (w = blockIdx.x * WARPS + warp) walks the chunks of RT row tiles c = w, w + W, w + 2W, ...
 // (W = gridDim.x * WARPS) over the slice's groups, as one stream of (chunk, group) items: the
@@ -163,7 +150,7 @@ __global__ void __launch_bounds__(WARPS * 32, 1) qmm_gemv_kernel(const QmmParams
   }
 
   // 2. The pair table; this slice of x (zero beyond K); (LOWRANK) Xr^T = A^T scaled by x per k.
-  build_pair_table_wide<T, BITS>(lut, p.levels, tid, kThreads);
+  build_pair_table<T, BITS>(lut, p.levels, tid, kThreads);
   load_x_tile<T>(xs, kc + 8, static_cast<const T*>(p.X), 1, p.K, p.x_vec, 0, 1, kbase, kc, tid, kThreads);
   cp_async_commit();
   cp_async_wait<0>();
