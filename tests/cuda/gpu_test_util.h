@@ -28,6 +28,21 @@ inline double rel_err(const std::vector<float>& a, const std::vector<double>& b)
   return std::sqrt(num / (den > 0 ? den : 1.0));
 }
 
+// C (rows, cols) = L · R summed in fp64 and rounded to float; L is (rows, inner) row-major, or stored
+// transposed as (inner, rows) with l_transposed; R is (inner, cols).
+inline std::vector<float> product_f64(const std::vector<float>& L, const std::vector<float>& R, int64_t rows,
+                                      int64_t inner, int64_t cols, bool l_transposed = false) {
+  std::vector<float> C(static_cast<size_t>(rows * cols));
+  for (int64_t i = 0; i < rows; ++i)
+    for (int64_t j = 0; j < cols; ++j) {
+      double s = 0;
+      for (int64_t p = 0; p < inner; ++p)
+        s += static_cast<double>(l_transposed ? L[p * rows + i] : L[i * inner + p]) * R[p * cols + j];
+      C[i * cols + j] = static_cast<float>(s);
+    }
+  return C;
+}
+
 inline std::vector<float> gpu_random_vec(size_t n, std::mt19937& rng, float scale = 1.0f) {
   std::normal_distribution<float> d(0.0f, scale);
   std::vector<float> v(n);

@@ -28,6 +28,7 @@ namespace lords::train {
 namespace {
 
 using cuda::DeviceBuffer;
+using lords::test::product_f64;
 using lords::test::rel_err;
 
 std::vector<float> randv(size_t n, std::mt19937& rng, float scale = 1.0f) {
@@ -155,13 +156,7 @@ TEST(GpuTrainOps, FakeQuantCodesAndSteMatchRef) {
     ref::fake_quant_weight<float>(what.data(), codes.data(), fw);
     // S on the device from the same fp32 products the ref forms (B A in fp64 -> fp32 differs by an ulp,
     // which may move a tie: compare codes where the quotient is not within 1e-5 of a midpoint).
-    std::vector<float> S(N * K);
-    for (int64_t n = 0; n < N; ++n)
-      for (int64_t k = 0; k < K; ++k) {
-        double s = 0;
-        for (int64_t j = 0; j < r; ++j) s += static_cast<double>(B[n * r + j]) * A[j * K + k];
-        S[n * K + k] = static_cast<float>(s);
-      }
+    const std::vector<float> S = product_f64(B, A, N, r, K);
     DeviceBuffer<float> SW(S), Wd(W);
     DeviceBuffer<uint8_t> C(N * K);
     gpu::fake_quant_codes(SW.data(), C.data(), Wd.data(), cuda::gpu_codebook(cb), N * K, nullptr);
@@ -181,13 +176,7 @@ TEST(GpuTrainOps, FakeQuantCodesAndSteMatchRef) {
     std::vector<float> dX(M * K), dW(N * K, 0.0f), dB(N * r, 0.0f), dA(r * K, 0.0f);
     ref::fake_quant_linear_bwd<float>({dX.data(), dW.data(), dB.data(), dA.data()}, dY.data(), X.data(), codes.data(),
                                       M, fw, {});
-    std::vector<float> G(N * K);
-    for (int64_t n = 0; n < N; ++n)
-      for (int64_t k = 0; k < K; ++k) {
-        double g = 0;
-        for (int64_t m = 0; m < M; ++m) g += static_cast<double>(dY[m * N + n]) * X[m * K + k];
-        G[n * K + k] = static_cast<float>(g);
-      }
+    const std::vector<float> G = product_f64(dY, X, N, M, K, /*l_transposed=*/true);  // dY^T X
     DeviceBuffer<float> gW(N * K), Gd(G), Sd(S);
     gW.zero();
     gpu::ste_accumulate(gW.data(), Gd.data(), Sd.data(), Wd.data(), cb.levels.front(), cb.levels.back(), true, N * K,
