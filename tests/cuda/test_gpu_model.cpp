@@ -13,9 +13,10 @@
 
 #include "common/random_model.h"
 #include "common/temp_dir.h"
+#include "common/test_quantize.h"
 #include "gpu_test_util.h"
 #include "io/io_test_util.h"
-#include "lords/engine/quantize_model.h"
+#include "lords/engine/quant_config.h"
 #include "lords/runtime/generate.h"
 #include "lords/runtime/gpu/gpu_llama_model.h"
 #include "lords/runtime/llama_model.h"
@@ -120,20 +121,6 @@ std::string write_model(const test::TempDir& tmp, const std::string& name, const
   return dir;
 }
 
-// src quantized into ck by the engine (3 solver steps: the tests need a checkpoint, not its quality).
-void quantize(const std::string& src, const std::string& ck, engine::Method method, int bits, int64_t block) {
-  engine::QuantizeRequest req;
-  req.source = src;
-  req.output = ck;
-  req.progress = false;
-  req.config.method = method;
-  req.config.bits = bits;
-  req.config.block = block;
-  req.config.steps = 3;
-  req.config.threads = 2;
-  engine::quantize_model(req);
-}
-
 // Logits, greedy choices, prefill vs decode and perplexity of `gpu` against `cpu` (the same weights).
 void expect_gpu_matches_cpu(LlamaModel& cpu, GpuLlamaModel& gpu, const std::string& what) {
   const int64_t V = cpu.vocab(), T = 11;
@@ -176,8 +163,9 @@ void expect_gpu_matches_cpu(LlamaModel& cpu, GpuLlamaModel& gpu, const std::stri
     gpu.forward(&tokens[static_cast<size_t>(t)], 1, cache, step.data(), LogitsMode::Last);
     const std::vector<float> row(got.begin() + t * V, got.begin() + (t + 1) * V);
     const std::vector<float> cpu_row(want.begin() + t * V, want.begin() + (t + 1) * V);
-    step_err = std::max(step_err, rel_diff(step, cpu_row));
-    ASSERT_LE(rel_diff(step, cpu_row), kGpuTol) << what << ", decode step " << t << " vs cpu";
+    const double err = rel_diff(step, cpu_row);
+    step_err = std::max(step_err, err);
+    ASSERT_LE(err, kGpuTol) << what << ", decode step " << t << " vs cpu";
     ASSERT_LE(rel_diff(step, row), kDecodeVsPrefillTol) << what << ", decode step " << t;
   }
   std::printf("%s: gpu decode steps vs cpu logits, max %.3g\n", what.c_str(), step_err);
@@ -247,7 +235,7 @@ TEST_P(GpuQuantized, CheckpointMatchesCpu) {
   }
   test::TempDir tmp;
   const std::string src = write_model(tmp, "src", spec), ck = tmp.file("ck");
-  quantize(src, ck, c.method, c.bits, c.block);
+  test::quantize_quietly(src, ck, test::test_quant_config(c.method, c.bits, c.block));
   LlamaModel cpu = LlamaModel::load(ck, Backend::Cpu);
   ASSERT_EQ(cpu.quantized_linears(), 7 * spec.layers);
   GpuLlamaModel gpu(cpu);
@@ -374,7 +362,7 @@ TEST(GpuModelGraphs, DecodeEqualsEagerAcrossCachesAndPrefills) {
   test::TempDir tmp;
   test::RandomModelSpec spec;
   const std::string src = write_model(tmp, "src", spec), ck = tmp.file("ck");
-  quantize(src, ck, engine::Method::Lords, 4, 32);
+  test::quantize_quietly(src, ck, test::test_quant_config(engine::Method::Lords, 4, 32));
   for (const std::string& dir : {src, ck}) {
     LlamaModel cpu = LlamaModel::load(dir, Backend::Cpu);
     GpuLlamaModel graph(cpu), eager(cpu);

@@ -13,6 +13,7 @@
 
 #include "common/random_model.h"
 #include "common/temp_dir.h"
+#include "common/test_quantize.h"
 #include "io/gguf_builder.h"
 #include "lords/engine/dequantize_model.h"
 #include "lords/engine/quantize_model.h"
@@ -162,16 +163,8 @@ TEST_P(Quantized, CheckpointLogitsEqualDequantizedDenseModel) {
   }
   test::TempDir tmp;
   const std::string src = write_model(tmp, "src", spec), ck = tmp.file("ck"), plain = tmp.file("plain");
-  engine::QuantizeRequest req;
-  req.source = src;
-  req.output = ck;
-  req.progress = false;
-  req.config.method = method;
-  req.config.bits = bits;
-  req.config.block = 16;  // hidden 64: several blocks per row, parity rank >= 1
-  req.config.steps = 3;
-  req.config.threads = 2;
-  engine::quantize_model(req);
+  // block 16 of hidden 64: several blocks per row, parity rank >= 1
+  test::quantize_quietly(src, ck, test::test_quant_config(method, bits, 16));
   engine::dequantize_model({ck, plain, DType::F32, false});
 
   for (Backend backend : {Backend::Cpu, Backend::Ref}) {

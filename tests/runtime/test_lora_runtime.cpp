@@ -12,6 +12,7 @@
 
 #include "common/random_model.h"
 #include "common/temp_dir.h"
+#include "common/test_quantize.h"
 #include "common/tiny_checkpoint.h"
 #include "lords/core/error.h"
 #include "lords/engine/dequantize_model.h"
@@ -123,14 +124,7 @@ double rel_diff(const std::vector<float>& a, const std::vector<float>& b) {
 void make_base(const test::TempDir& tmp, const test::RandomModelSpec& spec) {
   fs::create_directory(tmp.file("src"));
   test::write_random_model(tmp.file("src"), spec);
-  engine::QuantizeRequest req;
-  req.source = tmp.file("src");
-  req.output = tmp.file("ck");
-  req.progress = false;
-  req.config.method = engine::Method::Rtn;
-  req.config.block = 16;
-  req.config.threads = 2;
-  engine::quantize_model(req);
+  test::quantize_quietly(tmp.file("src"), tmp.file("ck"), test::test_quant_config(engine::Method::Rtn, 4, 16));
   engine::dequantize_model({tmp.file("ck"), tmp.file("plain"), DType::F32, false});
 }
 

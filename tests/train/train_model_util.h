@@ -16,7 +16,8 @@
 
 #include "common/random_model.h"
 #include "common/temp_dir.h"
-#include "lords/engine/quantize_model.h"
+#include "common/test_quantize.h"
+#include "lords/engine/quant_config.h"
 #include "lords/runtime/llama_model.h"
 #include "lords/train/train_model.h"
 
@@ -50,18 +51,10 @@ inline std::vector<Arch> archs() {
 // The tests' tiny checkpoints: 4 bits, block 16, rank 4 (the parity rank of these tiny shapes would
 // be 1), 3 solver steps.
 inline void quantize_tiny(const std::string& src, const std::string& out, engine::Method method, DType scale_dtype) {
-  engine::QuantizeRequest req;
-  req.source = src;
-  req.output = out;
-  req.progress = false;
-  req.config.method = method;
-  req.config.bits = 4;
-  req.config.block = 16;
-  req.config.rank = 4;
-  req.config.steps = 3;
-  req.config.threads = 2;
-  req.config.scale_dtype = scale_dtype;
-  engine::quantize_model(req);
+  engine::QuantConfig c = lords::test::test_quant_config(method, 4, 16);
+  c.rank = 4;
+  c.scale_dtype = scale_dtype;
+  lords::test::quantize_quietly(src, out, c);
 }
 
 // Checkpoints of every arch, written once per process: "<arch>" (lords, F32 scales, rank 4),
