@@ -205,10 +205,28 @@ TEST(QmatmulGpu, NamesTheKernelEachCallRuns) {
   const GpuQWeight g = GpuQWeight::upload(lr.w, ActType::F16), gb = GpuQWeight::upload(b32.w, ActType::F16);
   EXPECT_STREQ(qmatmul_kernel_name(1, g), "one-token");
   EXPECT_STREQ(qmatmul_kernel_name(4, g), "decode");
-  EXPECT_STREQ(qmatmul_kernel_name(40, g), "fused");
+  const char* prefill = device_props().cc_major == 9 ? "wgmma" : "fused";
+  EXPECT_STREQ(qmatmul_kernel_name(40, g), prefill);
   EXPECT_STREQ(qmatmul_kernel_name(600, g), "dequant+cublas");
-  EXPECT_STREQ(qmatmul_kernel_name(600, g, QmmPath::Fused), "fused");
+  EXPECT_STREQ(qmatmul_kernel_name(600, g, QmmPath::Fused), prefill);
   EXPECT_STREQ(qmatmul_kernel_name(1, gb), "decode");  // block size 32: one scale per 64 k does not hold
+}
+
+TEST(QmatmulGpu, PrefillTilesTokensRowsAndK) {
+  LORDS_REQUIRE_GPU();
+  // The prefill kernel (warpgroup MMA on Hopper) in each token-block size (64, 128, 256 tokens) with
+  // a partial last token block, a partial last row block (700 rows: 5.5 blocks of 128), odd and
+  // long K (an odd count of 64-k blocks exercises the unpaired last one), every width, both scale
+  // kinds, mixed-sign factors.
+  uint32_t seed = 320;
+  for (int bits : {2, 3, 4})
+    for (int64_t M : {33, 100, 300}) {
+      check_case({ops::QScaleKind::LowRank, bits, 28, 700, 1000, ActType::F16}, M, QmmPath::Fused, seed++, true);
+      check_case({ops::QScaleKind::LowRank, bits, 64, 300, 4160, ActType::BF16}, M, QmmPath::Fused, seed++, true);
+      check_case({ops::QScaleKind::LowRank, bits, 9, 130, 200, ActType::F16}, M, QmmPath::Fused, seed++, true);
+      check_case({ops::QScaleKind::Block, bits, 128, 700, 1000, ActType::BF16}, M, QmmPath::Fused, seed++);
+      check_case({ops::QScaleKind::Block, bits, 32, 300, 576, ActType::F16}, M, QmmPath::Fused, seed++);
+    }
 }
 
 TEST(QmatmulGpu, AwkwardShapes) {

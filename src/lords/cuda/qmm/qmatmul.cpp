@@ -8,6 +8,7 @@
 
 #include "lords/core/error.h"
 #include "lords/cuda/cuda_check.h"
+#include "lords/cuda/device.h"
 #include "lords/cuda/qmatmul.h"
 #include "lords/cuda/qmm/qmm_launch.h"
 
@@ -74,13 +75,19 @@ FusedKernel fused_kernel_for(const QmmParams& p) {
   const bool lowrank = p.rp > 0;
   if (p.M == 1 && (lowrank || p.G % 64 == 0) && one_token) return FusedKernel::OneToken;
   if (p.M <= 16) return FusedKernel::Decode;
-  return FusedKernel::Fused;
+  // LORDS_QMM_WGMMA=0 keeps the mma.sync kernel on Hopper too (for comparing the two).
+  static const bool hopper = [] {
+    const char* e = std::getenv("LORDS_QMM_WGMMA");
+    return device_props().cc_major == 9 && !(e && e[0] == '0');
+  }();
+  return hopper ? FusedKernel::Wgmma : FusedKernel::Fused;
 }
 
 const char* fused_kernel_name(FusedKernel k) {
   switch (k) {
     case FusedKernel::OneToken: return "one-token";
     case FusedKernel::Decode: return "decode";
+    case FusedKernel::Wgmma: return "wgmma";
     default: return "fused";
   }
 }

@@ -4,6 +4,7 @@
 //   decode (M <= 16): qmm_decode.cuh, 8 warps x RT row tiles, 8 or 16 tokens, K sliced to fill the GPU
 //   M <= 32: the fused kernel, 8 warps x 2 row tiles (256 rows) x 16 tokens, K stages of 256, split-K
 //   prefill:          2x2 warps, each 2 row tiles x 64 tokens (64 rows x 128 tokens), K stages of 64
+//   prefill on Hopper: qmm_wgmma.cuh, 2 warpgroups x 64 rows over 64..256 tokens, warpgroup MMA
 //   dequantize:       the decode kernel's stream writing W_hat (staged, 128-byte row segments)
 #pragma once
 
@@ -16,6 +17,7 @@
 #include "lords/cuda/qmm/qmm_fused.cuh"
 #include "lords/cuda/qmm/qmm_gemv.cuh"
 #include "lords/cuda/qmm/qmm_launch.h"
+#include "lords/cuda/qmm/qmm_wgmma.cuh"
 
 namespace lords::cuda::qmm {
 
@@ -147,6 +149,23 @@ void run_gemv(QmmParams p, cudaStream_t stream) {
   LORDS_CUDA_CHECK_LAUNCH();
 }
 
+template <class T, int BITS, bool LOWRANK, int RC, int BN, int WGS = 2, int STAGES = 4>
+void run_wgmma(QmmParams p, cudaStream_t stream) {
+  using Tile = WgmmaTile<T, BN, WGS, STAGES>;
+  auto kernel = qmm_wgmma_kernel<T, BITS, LOWRANK, RC, BN, WGS, STAGES>;
+  static const bool once = [&] {
+    LORDS_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                          int(Tile::smem_bytes(LOWRANK ? 16 * RC : 0))));
+    return true;
+  }();
+  (void)once;
+  const int64_t rows = p.row_end - p.row_begin;
+  const int64_t gx = (p.M + BN - 1) / BN;
+  const int64_t gy = (rows + Tile::kRows - 1) / Tile::kRows;
+  kernel<<<dim3(unsigned(gx), unsigned(gy)), Tile::kThreads, Tile::smem_bytes(p.rp), stream>>>(p);
+  LORDS_CUDA_CHECK_LAUNCH();
+}
+
 // RC: rank chunks of 16 (exact for the decode kernel, which has no run-time rank checks; the fused
 // kernel checks at run time and is built for 2 and 4 only).
 template <class T, int BITS, bool LOWRANK, int RC>
@@ -172,6 +191,12 @@ void run_for_m(const QmmParams& p, bool dequant, cudaStream_t stream) {
       // 4 row tiles per warp share each A^T fragment read from shared memory where registers allow.
       if (p.M <= 8) run_decode<T, BITS, LOWRANK, RC, (LOWRANK && RC <= 2 ? 4 : 2), 1>(p, stream);
       else run_decode<T, BITS, LOWRANK, RC, 2, 2>(p, stream);
+      break;
+    case FusedKernel::Wgmma:
+      // Tokens per block: as many as the accumulators allow, fewer where M would leave SMs idle.
+      if (p.M <= 64) run_wgmma<T, BITS, LOWRANK, RCF, 64>(p, stream);
+      else if (p.M <= 128) run_wgmma<T, BITS, LOWRANK, RCF, 128>(p, stream);
+      else run_wgmma<T, BITS, LOWRANK, RCF, 256>(p, stream);
       break;
     case FusedKernel::Fused:
       if (p.M <= 32) run_fused<T, BITS, LOWRANK, RCF, 8, 1, 2, 2, 256, 2>(p, stream, true);
