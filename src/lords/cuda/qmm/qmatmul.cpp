@@ -2,6 +2,7 @@
 // are dequantized into a reused buffer on a side stream while cuBLAS multiplies the previous slab on
 // the caller's stream (the dequantization is memory-bound, the GEMM compute-bound, so they overlap).
 #include <cublas_v2.h>
+#include <cudaTypedefs.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -75,12 +76,13 @@ FusedKernel fused_kernel_for(const QmmParams& p) {
   const bool lowrank = p.rp > 0;
   if (p.M == 1 && (lowrank || p.G % 64 == 0) && one_token) return FusedKernel::OneToken;
   if (p.M <= 16) return FusedKernel::Decode;
-  // LORDS_QMM_WGMMA=0 keeps the mma.sync kernel on Hopper too (for comparing the two).
+  // LORDS_QMM_WGMMA=0 keeps the mma.sync kernel on Hopper too (for comparing the two). TMA brings X
+  // to the Hopper kernel: it needs X rows 16-byte aligned (x_vec).
   static const bool hopper = [] {
     const char* e = std::getenv("LORDS_QMM_WGMMA");
     return device_props().cc_major == 9 && !(e && e[0] == '0');
   }();
-  return hopper ? FusedKernel::Wgmma : FusedKernel::Fused;
+  return hopper && p.x_vec ? FusedKernel::Wgmma : FusedKernel::Fused;
 }
 
 const char* fused_kernel_name(FusedKernel k) {
@@ -90,6 +92,29 @@ const char* fused_kernel_name(FusedKernel k) {
     case FusedKernel::Wgmma: return "wgmma";
     default: return "fused";
   }
+}
+
+CUtensorMap x_tensor_map(const void* X, int64_t M, int64_t K, ActType act, int tokens) {
+  using Encode = PFN_cuTensorMapEncodeTiled_v12000;
+  static const Encode encode = [] {
+    void* fn = nullptr;
+    cudaDriverEntryPointQueryResult q{};
+    LORDS_CUDA_CHECK(cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &fn, 12000, cudaEnableDefault, &q));
+    LORDS_CHECK(fn && q == cudaDriverEntryPointSuccess, ErrorKind::Cuda,
+                "[qmatmul gpu] the driver has no cuTensorMapEncodeTiled (TMA)");
+    return reinterpret_cast<Encode>(fn);
+  }();
+  CUtensorMap map;
+  const cuuint64_t dims[2] = {cuuint64_t(K), cuuint64_t(M)};
+  const cuuint64_t strides[1] = {cuuint64_t(K) * 2};
+  const cuuint32_t box[2] = {64, cuuint32_t(tokens)};
+  const cuuint32_t elem_strides[2] = {1, 1};
+  const CUresult r = encode(&map, act == ActType::F16 ? CU_TENSOR_MAP_DATA_TYPE_FLOAT16 : CU_TENSOR_MAP_DATA_TYPE_BFLOAT16,
+                            2, const_cast<void*>(X), dims, strides, box, elem_strides, CU_TENSOR_MAP_INTERLEAVE_NONE,
+                            CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+  LORDS_CHECK(r == CUDA_SUCCESS, ErrorKind::Cuda, "[qmatmul gpu] cuTensorMapEncodeTiled failed ({}) for X ({}, {})",
+              int(r), M, K);
+  return map;
 }
 
 QmmParams params_for(const GpuQWeight::View& v) {
@@ -169,6 +194,7 @@ const char* qmatmul_kernel_name(int64_t M, const GpuQWeight& w, QmmPath path) {
   if (resolve_path(path, M, true) == QmmPath::DequantGemm) return "dequant+cublas";
   qmm::QmmParams p = qmm::params_for(w.view());
   p.M = M;
+  p.x_vec = w.K() % 8 == 0;  // for an aligned X
   return qmm::fused_kernel_name(qmm::fused_kernel_for(p));
 }
 

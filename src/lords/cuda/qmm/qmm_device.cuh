@@ -169,21 +169,25 @@ __device__ __forceinline__ void lowrank_w_frags(uint32_t (&w)[RT][4], const uint
   }
 }
 
-// W_hat A fragment for block scales: rows g and g+8 each have one scale per step (G % 16 == 0).
+// W_hat A fragment for block scales from the two in hand: s0 of row g, s8 of row g + 8.
 template <class T>
-__device__ __forceinline__ void block_w_frag(uint32_t (&w)[4], const uint32_t (&lev)[4], const T* scales,
-                                             int64_t row, int64_t nblocks, int64_t blk, int lane) {
+__device__ __forceinline__ void block_w_frag_pair(uint32_t (&w)[4], const uint32_t (&lev)[4], T s0, T s8) {
   using A = Act<T>;
   using T2 = typename A::T2;
-  const int g = lane >> 2;
-  const T s0 = scales[(row + g) * nblocks + blk];
-  const T s8 = scales[(row + g + 8) * nblocks + blk];
   T2 p0, p8;
   p0.x = s0, p0.y = s0, p8.x = s8, p8.y = s8;
   w[0] = as_u32(__hmul2(from_u32<T2>(lev[0]), p0));
   w[1] = as_u32(__hmul2(from_u32<T2>(lev[1]), p8));
   w[2] = as_u32(__hmul2(from_u32<T2>(lev[2]), p0));
   w[3] = as_u32(__hmul2(from_u32<T2>(lev[3]), p8));
+}
+
+// The same reading the scales: rows g and g+8 each have one scale per step (G % 16 == 0).
+template <class T>
+__device__ __forceinline__ void block_w_frag(uint32_t (&w)[4], const uint32_t (&lev)[4], const T* scales,
+                                             int64_t row, int64_t nblocks, int64_t blk, int lane) {
+  const int g = lane >> 2;
+  block_w_frag_pair<T>(w, lev, scales[(row + g) * nblocks + blk], scales[(row + g + 8) * nblocks + blk]);
 }
 
 }  // namespace lords::cuda::qmm

@@ -10,6 +10,8 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <type_traits>
+
 
 #include "lords/cuda/cuda_check.h"
 #include "lords/cuda/device.h"
@@ -55,7 +57,7 @@ void run_fused(QmmParams p, cudaStream_t stream, bool allow_split) {
   LORDS_CUDA_CHECK_LAUNCH();
 }
 
-// K slices for the decode kernel: the fewest blocks that fill whole waves best (memory-bound: a last
+// K slices for the decode and Hopper prefill kernels: the fewest blocks that fill whole waves best (memory-bound: a last
 // wave with few blocks leaves bandwidth idle), with at least 4 groups (256 k) per slice.
 // LORDS_QMM_DECODE_GROUPS overrides the groups per slice (tuning).
 inline int decode_groups_per_split(int64_t row_blocks, int64_t groups, int64_t slots) {
@@ -149,20 +151,26 @@ void run_gemv(QmmParams p, cudaStream_t stream) {
   LORDS_CUDA_CHECK_LAUNCH();
 }
 
+// One block per SM (registers); K is sliced where row blocks x token blocks leave SMs idle.
 template <class T, int BITS, bool LOWRANK, int RC, int BN, int WGS = 2, int STAGES = 4>
 void run_wgmma(QmmParams p, cudaStream_t stream) {
   using Tile = WgmmaTile<T, BN, WGS, STAGES>;
   auto kernel = qmm_wgmma_kernel<T, BITS, LOWRANK, RC, BN, WGS, STAGES>;
-  static const bool once = [&] {
+  static const int sms = [&] {
     LORDS_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                           int(Tile::smem_bytes(LOWRANK ? 16 * RC : 0))));
-    return true;
+    return device_props().sm_count;
   }();
-  (void)once;
   const int64_t rows = p.row_end - p.row_begin;
   const int64_t gx = (p.M + BN - 1) / BN;
   const int64_t gy = (rows + Tile::kRows - 1) / Tile::kRows;
-  kernel<<<dim3(unsigned(gx), unsigned(gy)), Tile::kThreads, Tile::smem_bytes(p.rp), stream>>>(p);
+  const int64_t blocks = p.Kp / 64;
+  p.groups_per_split = decode_groups_per_split(gx * gy, blocks, sms);
+  const int64_t gz = (blocks + p.groups_per_split - 1) / p.groups_per_split;
+  p.atomic = gz > 1;
+  if (p.atomic) LORDS_CUDA_CHECK(cudaMemsetAsync(p.Y, 0, size_t(p.M) * p.N * sizeof(float), stream));
+  const CUtensorMap xmap = x_tensor_map(p.X, p.M, p.K, std::is_same_v<T, __half> ? ActType::F16 : ActType::BF16, BN);
+  kernel<<<dim3(unsigned(gx), unsigned(gy), unsigned(gz)), Tile::kThreads, Tile::smem_bytes(p.rp), stream>>>(p, xmap);
   LORDS_CUDA_CHECK_LAUNCH();
 }
 

@@ -1,6 +1,7 @@
 // Host-side entry points of the qmatmul kernels (defined in .cu files, called by qmatmul.cpp).
 #pragma once
 
+#include <cuda.h>
 #include <cuda_runtime.h>
 
 #include "lords/cuda/qmatmul.h"
@@ -14,6 +15,10 @@ namespace lords::cuda::qmm {
 enum class FusedKernel { OneToken, Decode, Wgmma, Fused };
 FusedKernel fused_kernel_for(const QmmParams& p);
 const char* fused_kernel_name(FusedKernel k);
+
+// TMA map of X (M, K) in boxes of 64 k x `tokens` rows, 128-byte swizzled, zero beyond M and K.
+// Needs X 16-byte aligned and K % 8 == 0 (QmmParams::x_vec).
+CUtensorMap x_tensor_map(const void* X, int64_t M, int64_t K, ActType act, int tokens);
 
 // Fills the weight part of QmmParams from a GpuQWeight view (rows: all of them).
 QmmParams params_for(const GpuQWeight::View& v);

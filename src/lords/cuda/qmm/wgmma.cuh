@@ -38,13 +38,6 @@ __device__ __forceinline__ void wgmma_wait() {
   asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory");
 #endif
 }
-// Generic-proxy writes to shared memory (cp.async, st.shared) become visible to wgmma's reads
-// (the async proxy) only after this fence, executed by the writing threads before the barrier.
-__device__ __forceinline__ void fence_proxy_async_smem() {
-#if LORDS_WGMMA
-  asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
-#endif
-}
 // Keeps the compiler from moving accesses of an accumulator across the pipeline's fences.
 __device__ __forceinline__ void wgmma_fence_operand(float& r) { asm volatile("" : "+f"(r)::"memory"); }
 
@@ -57,6 +50,43 @@ __device__ __forceinline__ uint64_t smem_desc_sw128(uint32_t smem_addr) {
   d |= uint64_t(1024 >> 4) << 32;    // SBO
   d |= uint64_t(1) << 62;            // 128-byte swizzle
   return d;
+}
+
+// mbarrier + TMA: the X tiles (wgmma's B operand) arrive by the tensor memory accelerator, which
+// writes through the async proxy that wgmma reads through, so no proxy fence is needed (the fence
+// after cp.async writes, MEMBAR.ALL.CTA, would wait for every load in flight, prefetches included).
+__device__ __forceinline__ void mbar_init(uint32_t bar, int count) {
+#if LORDS_WGMMA
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(bar), "r"(count) : "memory");
+#endif
+}
+__device__ __forceinline__ void mbar_init_fence() {
+#if LORDS_WGMMA
+  asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void mbar_expect_tx(uint32_t bar, uint32_t bytes) {
+#if LORDS_WGMMA
+  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(bar), "r"(bytes) : "memory");
+#endif
+}
+__device__ __forceinline__ void mbar_wait(uint32_t bar, uint32_t parity) {
+#if LORDS_WGMMA
+  asm volatile(
+      "{\n.reg .pred done;\nwait_%=:\n"
+      "mbarrier.try_wait.parity.shared::cta.b64 done, [%0], %1;\n"
+      "@!done bra wait_%=;\n}\n" ::"r"(bar), "r"(parity)
+      : "memory");
+#endif
+}
+// Box (c0 = innermost coordinate, c1) of a 2-D tensor map into shared memory, completing on bar.
+__device__ __forceinline__ void tma_load_2d(uint32_t dst, const void* tmap, uint32_t bar, int c0, int c1) {
+#if LORDS_WGMMA
+  asm volatile(
+      "cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%0], [%1, {%3, %4}], [%2];\n" ::"r"(dst),
+      "l"(tmap), "r"(bar), "r"(c0), "r"(c1)
+      : "memory");
+#endif
 }
 
 template <class T, int N>
