@@ -94,7 +94,7 @@ const char* fused_kernel_name(FusedKernel k) {
   }
 }
 
-CUtensorMap x_tensor_map(const void* X, int64_t M, int64_t K, ActType act, int tokens) {
+CUtensorMap tensor_map_2d(const void* data, int64_t inner, int64_t outer, ActType act, int box_inner, int box_outer) {
   using Encode = PFN_cuTensorMapEncodeTiled_v12000;
   static const Encode encode = [] {
     void* fn = nullptr;
@@ -105,15 +105,15 @@ CUtensorMap x_tensor_map(const void* X, int64_t M, int64_t K, ActType act, int t
     return reinterpret_cast<Encode>(fn);
   }();
   CUtensorMap map;
-  const cuuint64_t dims[2] = {cuuint64_t(K), cuuint64_t(M)};
-  const cuuint64_t strides[1] = {cuuint64_t(K) * 2};
-  const cuuint32_t box[2] = {64, cuuint32_t(tokens)};
+  const cuuint64_t dims[2] = {cuuint64_t(inner), cuuint64_t(outer)};
+  const cuuint64_t strides[1] = {cuuint64_t(inner) * 2};
+  const cuuint32_t box[2] = {cuuint32_t(box_inner), cuuint32_t(box_outer)};
   const cuuint32_t elem_strides[2] = {1, 1};
   const CUresult r = encode(&map, act == ActType::F16 ? CU_TENSOR_MAP_DATA_TYPE_FLOAT16 : CU_TENSOR_MAP_DATA_TYPE_BFLOAT16,
-                            2, const_cast<void*>(X), dims, strides, box, elem_strides, CU_TENSOR_MAP_INTERLEAVE_NONE,
+                            2, const_cast<void*>(data), dims, strides, box, elem_strides, CU_TENSOR_MAP_INTERLEAVE_NONE,
                             CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
-  LORDS_CHECK(r == CUDA_SUCCESS, ErrorKind::Cuda, "[qmatmul gpu] cuTensorMapEncodeTiled failed ({}) for X ({}, {})",
-              int(r), M, K);
+  LORDS_CHECK(r == CUDA_SUCCESS, ErrorKind::Cuda, "[qmatmul gpu] cuTensorMapEncodeTiled failed ({}) for a ({}, {}) tensor",
+              int(r), outer, inner);
   return map;
 }
 

@@ -151,14 +151,27 @@ void run_gemv(QmmParams p, cudaStream_t stream) {
   LORDS_CUDA_CHECK_LAUNCH();
 }
 
+// Tokens per block of the Hopper kernel for M tokens. 256 leaves the low-rank kernel a few spilled
+// registers (the scale tile's 32 accumulators). LORDS_QMM_WGMMA_BN forces 64, 128 or 256 (tuning).
+inline int wgmma_tokens(int64_t M, bool lowrank) {
+  static const int forced = [] {
+    const char* e = std::getenv("LORDS_QMM_WGMMA_BN");
+    return e ? std::atoi(e) : 0;
+  }();
+  if (forced == 64 || forced == 128 || forced == 256) return forced;
+  if (M <= 64) return 64;
+  if (M <= 128 || lowrank) return 128;
+  return 256;
+}
+
 // One block per SM (registers); K is sliced where row blocks x token blocks leave SMs idle.
-template <class T, int BITS, bool LOWRANK, int RC, int BN, int WGS = 2, int STAGES = 4>
+template <class T, int BITS, bool LOWRANK, int RC, int BN, int WGS = 2, int STAGES = (BN >= 256 ? 5 : 6)>
 void run_wgmma(QmmParams p, cudaStream_t stream) {
   using Tile = WgmmaTile<T, BN, WGS, STAGES>;
   auto kernel = qmm_wgmma_kernel<T, BITS, LOWRANK, RC, BN, WGS, STAGES>;
+  constexpr ActType act = std::is_same_v<T, __half> ? ActType::F16 : ActType::BF16;
   static const int sms = [&] {
-    LORDS_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                          int(Tile::smem_bytes(LOWRANK ? 16 * RC : 0))));
+    LORDS_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(Tile::smem_bytes(LOWRANK))));
     return device_props().sm_count;
   }();
   const int64_t rows = p.row_end - p.row_begin;
@@ -169,8 +182,10 @@ void run_wgmma(QmmParams p, cudaStream_t stream) {
   const int64_t gz = (blocks + p.groups_per_split - 1) / p.groups_per_split;
   p.atomic = gz > 1;
   if (p.atomic) LORDS_CUDA_CHECK(cudaMemsetAsync(p.Y, 0, size_t(p.M) * p.N * sizeof(float), stream));
-  const CUtensorMap xmap = x_tensor_map(p.X, p.M, p.K, std::is_same_v<T, __half> ? ActType::F16 : ActType::BF16, BN);
-  kernel<<<dim3(unsigned(gx), unsigned(gy), unsigned(gz)), Tile::kThreads, Tile::smem_bytes(p.rp), stream>>>(p, xmap);
+  const CUtensorMap xmap = tensor_map_2d(p.X, p.K, p.M, act, 64, BN);
+  // A^T (Kp, rp) in boxes of 64 k x 64 ranks: the ranks beyond rp arrive as zeros.
+  const CUtensorMap atmap = LOWRANK ? tensor_map_2d(p.AT, p.rp, p.Kp, act, 64, 64) : xmap;
+  kernel<<<dim3(unsigned(gx), unsigned(gy), unsigned(gz)), Tile::kThreads, Tile::smem_bytes(LOWRANK), stream>>>(p, xmap, atmap);
   LORDS_CUDA_CHECK_LAUNCH();
 }
 
@@ -202,9 +217,12 @@ void run_for_m(const QmmParams& p, bool dequant, cudaStream_t stream) {
       break;
     case FusedKernel::Wgmma:
       // Tokens per block: as many as the accumulators allow, fewer where M would leave SMs idle.
-      if (p.M <= 64) run_wgmma<T, BITS, LOWRANK, RCF, 64>(p, stream);
-      else if (p.M <= 128) run_wgmma<T, BITS, LOWRANK, RCF, 128>(p, stream);
-      else run_wgmma<T, BITS, LOWRANK, RCF, 256>(p, stream);
+      // The rank chunks are exact (no run-time rank checks between the MMAs).
+      switch (wgmma_tokens(p.M, LOWRANK)) {
+        case 64: run_wgmma<T, BITS, LOWRANK, RC, 64>(p, stream); break;
+        case 128: run_wgmma<T, BITS, LOWRANK, RC, 128>(p, stream); break;
+        default: run_wgmma<T, BITS, LOWRANK, RC, 256>(p, stream); break;
+      }
       break;
     case FusedKernel::Fused:
       if (p.M <= 32) run_fused<T, BITS, LOWRANK, RCF, 8, 1, 2, 2, 256, 2>(p, stream, true);

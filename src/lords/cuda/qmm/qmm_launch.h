@@ -16,9 +16,10 @@ enum class FusedKernel { OneToken, Decode, Wgmma, Fused };
 FusedKernel fused_kernel_for(const QmmParams& p);
 const char* fused_kernel_name(FusedKernel k);
 
-// TMA map of X (M, K) in boxes of 64 k x `tokens` rows, 128-byte swizzled, zero beyond M and K.
-// Needs X 16-byte aligned and K % 8 == 0 (QmmParams::x_vec).
-CUtensorMap x_tensor_map(const void* X, int64_t M, int64_t K, ActType act, int tokens);
+// TMA map of a row-major (outer, inner) 16-bit tensor in boxes of (box_outer, box_inner), 128-byte
+// swizzled (box_inner * 2 <= 128), zero beyond the tensor. Needs data 16-byte aligned and inner % 8
+// == 0 (for X: QmmParams::x_vec).
+CUtensorMap tensor_map_2d(const void* data, int64_t inner, int64_t outer, ActType act, int box_inner, int box_outer);
 
 // Fills the weight part of QmmParams from a GpuQWeight view (rows: all of them).
 QmmParams params_for(const GpuQWeight::View& v);

@@ -4,14 +4,18 @@
 // Why this shape: wgmma takes its 64 x 16 A operand from registers in exactly the mma.sync
 // fragment order the codes are stored in (fragment_layout.h), so each warp rebuilds its 16 rows of
 // W_hat for a k16 step the way the decode kernels do (levels from the code table times the scale
-// tile, the low-rank tile S = B_tile · A_tile itself on mma.sync) and hands the registers to wgmma
-// while the X tile (the B operand, K-major, 128-byte swizzled, brought by TMA) sits in shared
-// memory. The scale
-// work is paid once per weight and token block of BN tokens, so BN is as large as registers allow.
+// tile) and hands the registers to wgmma while the X tile (the B operand, K-major, 128-byte
+// swizzled, brought by TMA) sits in shared memory. The low-rank scale tile of a k block,
+// S (64 x 64) = B_tile (64 x rp) · A_tile (rp x 64), is itself a wgmma (B_tile's fragments in
+// registers, the A^T tile by TMA), issued one k block ahead, before the main MMA of the current
+// block, so that its result is in registers when the next block's W_hat is built. (mma.sync for S,
+// as the decode kernels do, queues behind the asynchronous MMAs in flight and serializes the two.)
+// The scale work is paid once per weight and token block of BN tokens, so BN is as large as
+// registers allow.
 //
 // Block: WGS warpgroups, each 64 rows (warp w: row tile w), all over the same BN tokens. K is
-// walked in 64-k blocks through a STAGES-deep ring: the X tile by TMA (one mbarrier per buffer)
-// and, for low-rank scales, the A^T tile by cp.async (read by ldmatrix, so no proxy crossing). The
+// walked in 64-k blocks through a STAGES-deep ring of X tiles and, for low-rank scales, A^T tiles
+// (64 k x 64 ranks, zero beyond the rank), both by TMA with one mbarrier per buffer. The
 // loads of block i + STAGES - 2 go into the buffer block i - 2 used, which every warp has finished
 // with when it passes block i's barrier (it waited for its MMAs of i - 2 at the end of block
 // i - 1): one barrier per k block. The W_hat registers are double-buffered: block i's are built
@@ -35,10 +39,12 @@ struct WgmmaTile {
   static constexpr int kThreads = WGS * 128;
   static constexpr int kRows = WGS * 64;
   static constexpr int kXBytes = BN * 128;  // BN tokens x 64 k, 128-byte swizzled rows
-  static constexpr int kHeadBytes = 1024;   // level table and mbarriers; keeps the X tiles 1024-aligned
-  __host__ __device__ static int at_stride(int rp) { return rp + 8; }  // +16 B per row: conflict-free ldmatrix
-  __host__ __device__ static size_t at_bytes(int rp) { return size_t(64) * at_stride(rp) * sizeof(T); }
-  static size_t smem_bytes(int rp) { return 1024 + kHeadBytes + STAGES * (size_t(kXBytes) + at_bytes(rp)); }
+  static constexpr int kATBytes = 64 * 128;  // 64 k x 64 ranks, 128-byte swizzled rows
+  static constexpr int kHeadBytes = 1024;   // level table and mbarriers; keeps the tiles 1024-aligned
+  static constexpr size_t smem_bytes(bool lowrank) {
+    return 1024 + kHeadBytes + STAGES * (size_t(kXBytes) + (lowrank ? kATBytes : 0));
+  }
+  static constexpr uint32_t stage_tx(bool lowrank) { return kXBytes + (lowrank ? kATBytes : 0); }
 };
 
 // One k block's codes of a warp's row tile and, for block scales with G % 64 == 0, the scales of
@@ -49,9 +55,11 @@ struct KBlockCodes {
 };
 
 template <class T, int BITS, bool LOWRANK, int RC, int BN, int WGS, int STAGES>
-__global__ void __launch_bounds__(WGS * 128, 1) qmm_wgmma_kernel(const QmmParams p, const __grid_constant__ CUtensorMap xmap) {
+__global__ void __launch_bounds__(WGS * 128, 1) qmm_wgmma_kernel(const QmmParams p, const __grid_constant__ CUtensorMap xmap,
+                                                              const __grid_constant__ CUtensorMap atmap) {
   using Tile = WgmmaTile<T, BN, WGS, STAGES>;
   using MMA = Wgmma<T, BN>;
+  using SMMA = Wgmma<T, 64>;
   constexpr int PF = 2;  // code blocks in flight ahead of the one being used
   extern __shared__ uint4 smem_raw[];  // (the other qmm kernels declare it so too)
   // The swizzle is a function of the address bits, so the X tiles must start 1024-aligned.
@@ -59,12 +67,9 @@ __global__ void __launch_bounds__(WGS * 128, 1) qmm_wgmma_kernel(const QmmParams
   uint32_t* lut = reinterpret_cast<uint32_t*>(base);
   const uint32_t mbar0 = smem_addr(base + 512);  // STAGES x 8 bytes
   T* xs = reinterpret_cast<T*>(base + Tile::kHeadBytes);
-  T* ats = reinterpret_cast<T*>(base + Tile::kHeadBytes + STAGES * Tile::kXBytes);
-  const int at_stride = Tile::at_stride(p.rp);
-  const int at_elems = int(Tile::at_bytes(p.rp) / sizeof(T));
+  const uint32_t ats = smem_addr(base + Tile::kHeadBytes + STAGES * Tile::kXBytes);
 
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
-  const T* AT = static_cast<const T*>(p.AT);
   build_lut<T>(lut, p.levels, tid, 1 << BITS);
   if (tid == 0) {
     for (int s = 0; s < STAGES; ++s) mbar_init(mbar0 + 8 * s, 1);
@@ -89,19 +94,25 @@ __global__ void __launch_bounds__(WGS * 128, 1) qmm_wgmma_kernel(const QmmParams
     if (kb < kb_end) {
       const int buf = (kb - kb_begin) % STAGES;
       if (tid == 0) {
-        mbar_expect_tx(mbar0 + 8 * buf, Tile::kXBytes);
+        mbar_expect_tx(mbar0 + 8 * buf, Tile::stage_tx(LOWRANK));
         tma_load_2d(smem_addr(xs) + buf * Tile::kXBytes, &xmap, mbar0 + 8 * buf, kb * 64, tok0);
-      }
-      if constexpr (LOWRANK) {
-        T* adst = ats + buf * at_elems;
-        const int chunks_per_row = p.rp / 8;
-        for (int i = tid; i < 64 * chunks_per_row; i += Tile::kThreads) {
-          const int kr = i / chunks_per_row, c8 = (i % chunks_per_row) * 8;
-          cp_async16(adst + kr * at_stride + c8, AT + (int64_t(kb) * 64 + kr) * p.rp + c8);
-        }
+        if constexpr (LOWRANK) tma_load_2d(ats + buf * Tile::kATBytes, &atmap, mbar0 + 8 * buf, 0, kb * 64);
       }
     }
-    cp_async_commit();  // empty groups keep the wait count uniform
+  };
+  auto stage_ready = [&](int kb) {
+    const int i = kb - kb_begin;
+    mbar_wait(mbar0 + 8 * (i % STAGES), (i / STAGES) & 1);
+  };
+  // S of block kb (64 rows x 64 k) into sacc: RC (= rp / 16, exact) k16 steps over the rank, the
+  // first overwriting.
+  float sacc[LOWRANK ? SMMA::kAcc : 1];
+  auto issue_scale = [&](int kb) {
+    if constexpr (LOWRANK) {
+      const uint64_t desc = smem_desc_sw128(ats + ((kb - kb_begin) % STAGES) * Tile::kATBytes);
+#pragma unroll
+      for (int c = 0; c < RC; ++c) SMMA::mma(sacc, bf[0][c], desc + 2 * c, c > 0);
+    }
   };
 
   const uint8_t* codes = p.codes + rt_index * p.code_rt_stride;
@@ -129,6 +140,13 @@ __global__ void __launch_bounds__(WGS * 128, 1) qmm_wgmma_kernel(const QmmParams
   for (int i = 0; i < PF; ++i) load_codes(cw[i], kb_begin + i);
 #pragma unroll
   for (int s = 0; s < STAGES - 2; ++s) load_stage(kb_begin + s);
+  if constexpr (LOWRANK) {
+    stage_ready(kb_begin);
+    wgmma_fence();
+    issue_scale(kb_begin);
+    wgmma_commit();
+    wgmma_wait<0>();
+  }
 
   uint32_t wreg[2][4][4];  // [parity][k16 step][register]
 
@@ -136,8 +154,7 @@ __global__ void __launch_bounds__(WGS * 128, 1) qmm_wgmma_kernel(const QmmParams
   // in-flight MMA reads are never the ones being rebuilt).
   auto kblock = [&](int kb, auto PAR_) {
     constexpr int PAR = decltype(PAR_)::value;
-    const int i = kb - kb_begin, buf = i % STAGES;
-    cp_async_wait<STAGES - 3>();
+    const int buf = (kb - kb_begin) % STAGES;
     __syncthreads();
     load_stage(kb + STAGES - 2);
     const KBlockCodes c = cw[PAR];
@@ -147,7 +164,11 @@ __global__ void __launch_bounds__(WGS * 128, 1) qmm_wgmma_kernel(const QmmParams
       uint32_t lev[1][4], w[1][4];
       level_pairs<BITS, S>(lev[0], c.c, lut, lane);
       if constexpr (LOWRANK) {
-        lowrank_w_frags<T, 1, RC>(w, lev, bf, ats + buf * at_elems + S * 16 * at_stride, at_stride, p.rp, lane);
+        // sacc[8S .. 8S+7]: (row g, k 16S+2t..) (row g+8, ..) (row g, k 16S+8+2t..) (row g+8, ..)
+        using T2 = typename Act<T>::T2;
+#pragma unroll
+        for (int r = 0; r < 4; ++r)
+          w[0][r] = as_u32(__hmul2(from_u32<T2>(lev[0][r]), Act<T>::pack(sacc[8 * S + 2 * r], sacc[8 * S + 2 * r + 1])));
       } else if (scale_per_block) {
         const uint16_t s0 = uint16_t(c.s), s8 = uint16_t(c.s >> 16);
         block_w_frag_pair<T>(w[0], lev[0], *reinterpret_cast<const T*>(&s0), *reinterpret_cast<const T*>(&s8));
@@ -163,10 +184,18 @@ __global__ void __launch_bounds__(WGS * 128, 1) qmm_wgmma_kernel(const QmmParams
     step(std::integral_constant<int, 1>{});
     step(std::integral_constant<int, 2>{});
     step(std::integral_constant<int, 3>{});
-    mbar_wait(mbar0 + 8 * buf, (i / STAGES) & 1);
+    // The next block's scale tile goes first: its wait below then leaves only this block's MMA in
+    // flight. After the last block it is computed from a stale buffer and never used (no branch
+    // between the MMAs: ptxas would fence them).
+    if (LOWRANK && kb + 1 < kb_end) stage_ready(kb + 1);
+    stage_ready(kb);
 #pragma unroll
     for (int r = 0; r < MMA::kAcc; ++r) wgmma_fence_operand(acc[r]);
     wgmma_fence();
+    if constexpr (LOWRANK) {
+      issue_scale(kb + 1);
+      wgmma_commit();
+    }
     const uint64_t desc = smem_desc_sw128(smem_addr(xs) + buf * Tile::kXBytes);
 #pragma unroll
     for (int S = 0; S < 4; ++S) MMA::mma(acc, wreg[PAR][S], desc + 2 * S, 1);
@@ -174,6 +203,10 @@ __global__ void __launch_bounds__(WGS * 128, 1) qmm_wgmma_kernel(const QmmParams
     wgmma_wait<1>();
 #pragma unroll
     for (int r = 0; r < MMA::kAcc; ++r) wgmma_fence_operand(acc[r]);
+    if constexpr (LOWRANK) {
+#pragma unroll
+      for (int r = 0; r < SMMA::kAcc; ++r) wgmma_fence_operand(sacc[r]);
+    }
   };
 
   int kb = kb_begin;
