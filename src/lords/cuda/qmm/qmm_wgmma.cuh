@@ -40,9 +40,8 @@ struct WgmmaTile {
   static constexpr int kRows = WGS * 64;
   static constexpr int kXBytes = BN * 128;  // BN tokens x 64 k, 128-byte swizzled rows
   static constexpr int kATBytes = 64 * 128;  // 64 k x 64 ranks, 128-byte swizzled rows
-  static constexpr int kHeadBytes = 1024;   // level table and mbarriers; keeps the tiles 1024-aligned
-  static constexpr size_t smem_bytes(bool lowrank) {
-    return 1024 + kHeadBytes + STAGES * (size_t(kXBytes) + (lowrank ? kATBytes : 0));
+  static constexpr size_t smem_bytes(bool lowrank) {  // + 1024: the tiles are aligned up to 1024
+    return 1024 + STAGES * (size_t(kXBytes) + (lowrank ? kATBytes : 0));
   }
   static constexpr uint32_t stage_tx(bool lowrank) { return kXBytes + (lowrank ? kATBytes : 0); }
 };
@@ -62,12 +61,13 @@ __global__ void __launch_bounds__(WGS * 128, 1) qmm_wgmma_kernel(const QmmParams
   using SMMA = Wgmma<T, 64>;
   constexpr int PF = 2;  // code blocks in flight ahead of the one being used
   extern __shared__ uint4 smem_raw[];  // (the other qmm kernels declare it so too)
-  // The swizzle is a function of the address bits, so the X tiles must start 1024-aligned.
-  uint8_t* base = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(smem_raw) + 1023) & ~uintptr_t(1023));
-  uint32_t* lut = reinterpret_cast<uint32_t*>(base);
-  const uint32_t mbar0 = smem_addr(base + 512);  // STAGES x 8 bytes
-  T* xs = reinterpret_cast<T*>(base + Tile::kHeadBytes);
-  const uint32_t ats = smem_addr(base + Tile::kHeadBytes + STAGES * Tile::kXBytes);
+  // Static, so that the compiler knows the table lookups are shared-memory loads.
+  __shared__ uint32_t lut[kLutWords];
+  __shared__ alignas(8) uint64_t mbar[STAGES];
+  const uint32_t mbar0 = smem_addr(mbar);
+  // The swizzle is a function of the address bits, so the tiles must start 1024-aligned.
+  const uint32_t xs = (smem_addr(smem_raw) + 1023) & ~1023u;
+  const uint32_t ats = xs + STAGES * Tile::kXBytes;
 
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   build_lut<T>(lut, p.levels, tid, 1 << BITS);
@@ -95,7 +95,7 @@ __global__ void __launch_bounds__(WGS * 128, 1) qmm_wgmma_kernel(const QmmParams
       const int buf = (kb - kb_begin) % STAGES;
       if (tid == 0) {
         mbar_expect_tx(mbar0 + 8 * buf, Tile::stage_tx(LOWRANK));
-        tma_load_2d(smem_addr(xs) + buf * Tile::kXBytes, &xmap, mbar0 + 8 * buf, kb * 64, tok0);
+        tma_load_2d(xs + buf * Tile::kXBytes, &xmap, mbar0 + 8 * buf, kb * 64, tok0);
         if constexpr (LOWRANK) tma_load_2d(ats + buf * Tile::kATBytes, &atmap, mbar0 + 8 * buf, 0, kb * 64);
       }
     }
@@ -117,13 +117,16 @@ __global__ void __launch_bounds__(WGS * 128, 1) qmm_wgmma_kernel(const QmmParams
 
   const uint8_t* codes = p.codes + rt_index * p.code_rt_stride;
   const T* scales = static_cast<const T*>(p.scales);
+  // Block scales, one per row and k block: rows g and g + 8 of this tile, k blocks per scale.
+  const uint16_t* srow0 = reinterpret_cast<const uint16_t*>(scales) + (row0 + g) * p.nblocks;
+  const uint16_t* srow8 = srow0 + 8 * p.nblocks;
+  const int kb_per_scale = p.G / 64;
   auto load_codes = [&](KBlockCodes& c, int kb) {
     if (valid && kb < kb_end) {
       load_group<BITS>(c.c, codes + int64_t(kb) * p.code_group_stride, lane);
       if (scale_per_block) {
-        const int64_t blk = int64_t(kb) * 64 / p.G;
-        const T s0 = scales[(row0 + g) * p.nblocks + blk], s8 = scales[(row0 + g + 8) * p.nblocks + blk];
-        c.s = uint32_t(*reinterpret_cast<const uint16_t*>(&s0)) | (uint32_t(*reinterpret_cast<const uint16_t*>(&s8)) << 16);
+        const int blk = kb / kb_per_scale;
+        c.s = uint32_t(srow0[blk]) | (uint32_t(srow8[blk]) << 16);
       }
     } else {
       c.c = GroupCodes{{0, 0, 0, 0}};
@@ -196,7 +199,7 @@ __global__ void __launch_bounds__(WGS * 128, 1) qmm_wgmma_kernel(const QmmParams
       issue_scale(kb + 1);
       wgmma_commit();
     }
-    const uint64_t desc = smem_desc_sw128(smem_addr(xs) + buf * Tile::kXBytes);
+    const uint64_t desc = smem_desc_sw128(xs + buf * Tile::kXBytes);
 #pragma unroll
     for (int S = 0; S < 4; ++S) MMA::mma(acc, wreg[PAR][S], desc + 2 * S, 1);
     wgmma_commit();
