@@ -207,7 +207,8 @@ TEST(QmatmulGpu, NamesTheKernelEachCallRuns) {
   EXPECT_STREQ(qmatmul_kernel_name(4, g), "decode");
   const char* prefill = device_props().cc_major == 9 ? "wgmma" : "fused";
   EXPECT_STREQ(qmatmul_kernel_name(40, g), prefill);
-  EXPECT_STREQ(qmatmul_kernel_name(600, g), "dequant+cublas");
+  EXPECT_STREQ(qmatmul_kernel_name(600, g), device_props().cc_major == 9 ? "wgmma" : "dequant+cublas");
+  EXPECT_STREQ(qmatmul_kernel_name(5000, g), "dequant+cublas");
   EXPECT_STREQ(qmatmul_kernel_name(600, g, QmmPath::Fused), prefill);
   EXPECT_STREQ(qmatmul_kernel_name(1, gb), "decode");  // block size 32: one scale per 64 k does not hold
 }

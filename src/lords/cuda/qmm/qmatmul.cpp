@@ -1,4 +1,4 @@
-// qmatmul dispatch. Fused kernel below kDequantGemmMinTokens tokens; from there on, slabs of W_hat
+// qmatmul dispatch. Fused kernels below dequant_gemm_min_tokens() tokens; from there on, slabs of W_hat
 // are dequantized into a reused buffer on a side stream while cuBLAS multiplies the previous slab on
 // the caller's stream (the dequantization is memory-bound, the GEMM compute-bound, so they overlap).
 #include <cublas_v2.h>
@@ -16,15 +16,29 @@
 namespace lords::cuda {
 namespace {
 
-// Measured crossover on the H100 (docs/BENCHMARKS.md, bench-kernels): below it the fused kernel wins.
+// Measured crossovers on the H100 (docs/BENCHMARKS.md, bench-kernels): below them the fused kernel
+// wins: the Hopper prefill kernel (qmm_wgmma.cuh) up to 1024 tokens, the mma.sync one up to 128.
+constexpr int64_t kDequantGemmMinTokensHopper = 1024;
 constexpr int64_t kDequantGemmMinTokens = 128;
+
+// The Hopper prefill kernel runs where the device is sm_90 (the build targets sm_90a) unless
+// LORDS_QMM_WGMMA=0 keeps the mma.sync kernel (for comparing the two).
+bool hopper_prefill() {
+  static const bool on = [] {
+    const char* e = std::getenv("LORDS_QMM_WGMMA");
+    return device_props().cc_major == 9 && !(e && e[0] == '0');
+  }();
+  return on;
+}
+
+int64_t dequant_gemm_min_tokens() { return hopper_prefill() ? kDequantGemmMinTokensHopper : kDequantGemmMinTokens; }
 constexpr size_t kSlabBytes = size_t(64) << 20;  // enough blocks per slab to fill the GPU
 
 // What Auto means for M tokens: the dequantize + cuBLAS path from the crossover on, if there is a
 // workspace for its slabs.
 QmmPath resolve_path(QmmPath path, int64_t M, bool has_workspace) {
   if (path != QmmPath::Auto) return path;
-  return M >= kDequantGemmMinTokens && has_workspace ? QmmPath::DequantGemm : QmmPath::Fused;
+  return M >= dequant_gemm_min_tokens() && has_workspace ? QmmPath::DequantGemm : QmmPath::Fused;
 }
 
 cudaDataType_t cuda_type(ActType a) { return a == ActType::F16 ? CUDA_R_16F : CUDA_R_16BF; }
@@ -64,7 +78,7 @@ void dequant_gemm(float* Y, const void* X, int64_t M, const GpuQWeight& w, cudaS
 
 }  // namespace
 
-int64_t qmatmul_dequant_gemm_min_tokens() { return kDequantGemmMinTokens; }
+int64_t qmatmul_dequant_gemm_min_tokens() { return dequant_gemm_min_tokens(); }
 
 namespace qmm {
 FusedKernel fused_kernel_for(const QmmParams& p) {
@@ -76,13 +90,8 @@ FusedKernel fused_kernel_for(const QmmParams& p) {
   const bool lowrank = p.rp > 0;
   if (p.M == 1 && (lowrank || p.G % 64 == 0) && one_token) return FusedKernel::OneToken;
   if (p.M <= 16) return FusedKernel::Decode;
-  // LORDS_QMM_WGMMA=0 keeps the mma.sync kernel on Hopper too (for comparing the two). TMA brings X
-  // to the Hopper kernel: it needs X rows 16-byte aligned (x_vec).
-  static const bool hopper = [] {
-    const char* e = std::getenv("LORDS_QMM_WGMMA");
-    return device_props().cc_major == 9 && !(e && e[0] == '0');
-  }();
-  return hopper && p.x_vec ? FusedKernel::Wgmma : FusedKernel::Fused;
+  // TMA brings X to the Hopper kernel: it needs X rows 16-byte aligned (x_vec).
+  return hopper_prefill() && p.x_vec ? FusedKernel::Wgmma : FusedKernel::Fused;
 }
 
 const char* fused_kernel_name(FusedKernel k) {
