@@ -17,8 +17,9 @@ namespace lords::cuda {
 namespace {
 
 // Measured crossovers on the H100 (docs/BENCHMARKS.md, bench-kernels): below them the fused kernel
-// wins: the Hopper prefill kernel (qmm_wgmma.cuh) up to 1024 tokens, the mma.sync one up to 128.
-constexpr int64_t kDequantGemmMinTokensHopper = 1024;
+// wins: the Hopper prefill kernel (qmm_wgmma.cuh) below 2048 tokens (at 1024 it is ahead on o, gate_up
+// and down, behind on qkv; at 4096 behind on all), the mma.sync one below 128.
+constexpr int64_t kDequantGemmMinTokensHopper = 2048;
 constexpr int64_t kDequantGemmMinTokens = 128;
 
 // The Hopper prefill kernel runs where the device is sm_90 (the build targets sm_90a) unless
