@@ -222,42 +222,18 @@ __global__ void __launch_bounds__(WGS * 128, 1) qmm_wgmma_kernel(const QmmParams
 #pragma unroll
   for (int r = 0; r < MMA::kAcc; ++r) wgmma_fence_operand(acc[r]);
 
-  // The block's (rows x BN tokens) result goes through shared memory (the stage buffers, all read by
-  // now) so that Y, row-major by token, is written as whole 16-byte pieces of each token's rows.
-  // acc[4j + i]: row g + 8 (i / 2) of this warp's tile, token 8j + 2t + i % 2. Row stride kRows + 4
-  // floats: the 32 lanes' stores fall in 32 distinct banks.
-  constexpr int kYStride = Tile::kRows + 4;
-  static_assert(size_t(BN) * kYStride * 4 <= size_t(STAGES) * Tile::kXBytes, "Y tile must fit the X buffers");
-  __syncthreads();
-  float* ys = reinterpret_cast<float*>(reinterpret_cast<uint8_t*>(smem_raw) + (xs - smem_addr(smem_raw)));
-  const int wrow = warp * 16 + g;
+  // acc[4j + i]: row g + 8 (i / 2) of this warp's tile, token 8j + 2t + i % 2.
 #pragma unroll
   for (int j = 0; j < BN / 8; ++j)
 #pragma unroll
-    for (int i = 0; i < 4; ++i) ys[(8 * j + 2 * t + (i & 1)) * kYStride + wrow + (i >> 1) * 8] = acc[4 * j + i];
-  __syncthreads();
-  const int64_t rblock = p.row_begin + int64_t(blockIdx.y) * Tile::kRows;
-  const bool vec = p.N % 4 == 0 && (reinterpret_cast<uintptr_t>(p.Y) & 15) == 0;
-  for (int tok = warp; tok < BN; tok += 4 * WGS) {
-    const int64_t m = tok0 + tok;
-    if (m >= p.M) break;
-    for (int c = lane * 4; c < Tile::kRows; c += 128) {
-      const int64_t r = rblock + c;
-      const float4 v = *reinterpret_cast<const float4*>(ys + tok * kYStride + c);
-      float* y = p.Y + m * p.N + r;
-      if (vec && r + 3 < p.N && !p.atomic) {
-        *reinterpret_cast<float4*>(y) = v;
-      } else {
-        const float e[4] = {v.x, v.y, v.z, v.w};
-#pragma unroll
-        for (int q = 0; q < 4; ++q)
-          if (r + q < p.N) {
-            if (p.atomic) atomicAdd(y + q, e[q]);
-            else y[q] = e[q];
-          }
+    for (int i = 0; i < 4; ++i) {
+      const int64_t r = row0 + g + (i >> 1) * 8, m = tok0 + 8 * j + 2 * t + (i & 1);
+      if (r < p.N && m < p.M) {
+        float* y = p.Y + m * p.N + r;
+        if (p.atomic) atomicAdd(y, acc[4 * j + i]);
+        else *y = acc[4 * j + i];
       }
     }
-  }
 }
 
 }  // namespace lords::cuda::qmm
