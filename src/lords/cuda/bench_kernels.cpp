@@ -185,7 +185,7 @@ BenchKernelsResult bench_kernels(const BenchKernelsOptions& o) {
           dc, reps, stream);
       row.us_block = time_us([&](int c) { qmatmul(Y.data(), X.data(), M, bw[c], stream, &ws); }, bc, reps, stream);
       row.us_lords = time_us([&](int c) { qmatmul(Y.data(), X.data(), M, lw[c], stream, &ws); }, lc, reps, stream);
-      const bool big = M >= qmatmul_dequant_gemm_min_tokens();
+      const bool big = M >= qmatmul_dequant_gemm_min_tokens(lw[0]);
       row.lords_path = qmatmul_kernel_name(M, lw[0]);
       if (o.both_paths) {
         const QmmPath alt = big ? QmmPath::Fused : QmmPath::DequantGemm;

@@ -95,8 +95,8 @@ class QmmWorkspace {
   cudaEvent_t events_[4] = {};
 };
 
-// Token count from which QmmPath::Auto takes DequantGemm (when given a workspace).
-int64_t qmatmul_dequant_gemm_min_tokens();
+// Token count from which QmmPath::Auto takes DequantGemm for w (when given a workspace).
+int64_t qmatmul_dequant_gemm_min_tokens(const GpuQWeight& w);
 
 // Y (M, N) fp32 = X (M, K) · W_hat^T, on `stream`. X's type must match w.act(). Y and X device
 // row-major, not overlapping. ws may be null for the Fused path.

@@ -16,10 +16,12 @@
 namespace lords::cuda {
 namespace {
 
-// Measured crossovers on the H100 (docs/BENCHMARKS.md, bench-kernels): below them the fused kernel
-// wins: the Hopper prefill kernel (qmm_wgmma.cuh) below 2048 tokens (at 1024 it is ahead on o, gate_up
-// and down, behind on qkv; at 4096 behind on all), the mma.sync one below 128.
-constexpr int64_t kDequantGemmMinTokensHopper = 2048;
+// Measured crossovers on the H100 (docs/BENCHMARKS.md 7.1c, bench-kernels): below them the fused
+// kernel wins. The Hopper prefill kernel (qmm_wgmma.cuh): low-rank scales below 2048 tokens (at 1024
+// it is ahead on o, gate_up and down, behind on qkv; at 2048 behind on all), block scales below 1024
+// (at 1024 behind on all four shapes). The mma.sync kernel: below 128.
+constexpr int64_t kDequantGemmMinTokensHopperLowRank = 2048;
+constexpr int64_t kDequantGemmMinTokensHopperBlock = 1024;
 constexpr int64_t kDequantGemmMinTokens = 128;
 
 // The Hopper prefill kernel runs where the device is sm_90 (the build targets sm_90a) unless
@@ -32,14 +34,17 @@ bool hopper_prefill() {
   return on;
 }
 
-int64_t dequant_gemm_min_tokens() { return hopper_prefill() ? kDequantGemmMinTokensHopper : kDequantGemmMinTokens; }
+int64_t dequant_gemm_min_tokens(const GpuQWeight& w) {
+  if (!hopper_prefill()) return kDequantGemmMinTokens;
+  return w.kind() == ops::QScaleKind::LowRank ? kDequantGemmMinTokensHopperLowRank : kDequantGemmMinTokensHopperBlock;
+}
 constexpr size_t kSlabBytes = size_t(64) << 20;  // enough blocks per slab to fill the GPU
 
 // What Auto means for M tokens: the dequantize + cuBLAS path from the crossover on, if there is a
 // workspace for its slabs.
-QmmPath resolve_path(QmmPath path, int64_t M, bool has_workspace) {
+QmmPath resolve_path(QmmPath path, int64_t M, const GpuQWeight& w, bool has_workspace) {
   if (path != QmmPath::Auto) return path;
-  return M >= dequant_gemm_min_tokens() && has_workspace ? QmmPath::DequantGemm : QmmPath::Fused;
+  return M >= dequant_gemm_min_tokens(w) && has_workspace ? QmmPath::DequantGemm : QmmPath::Fused;
 }
 
 cudaDataType_t cuda_type(ActType a) { return a == ActType::F16 ? CUDA_R_16F : CUDA_R_16BF; }
@@ -79,7 +84,7 @@ void dequant_gemm(float* Y, const void* X, int64_t M, const GpuQWeight& w, cudaS
 
 }  // namespace
 
-int64_t qmatmul_dequant_gemm_min_tokens() { return dequant_gemm_min_tokens(); }
+int64_t qmatmul_dequant_gemm_min_tokens(const GpuQWeight& w) { return dequant_gemm_min_tokens(w); }
 
 namespace qmm {
 FusedKernel fused_kernel_for(const QmmParams& p) {
@@ -185,7 +190,7 @@ void qmatmul(float* Y, const void* X, int64_t M, const GpuQWeight& w, cudaStream
   LORDS_CHECK(w.N() > 0, ErrorKind::BadShape, "[qmatmul gpu] empty weight");
   // grid.y of the fused kernels counts token tiles of at most 8
   LORDS_CHECK(M <= 65535 * 8, ErrorKind::Unsupported, "[qmatmul gpu] {} tokens in one call is too many", M);
-  path = resolve_path(path, M, ws != nullptr);
+  path = resolve_path(path, M, w, ws != nullptr);
   if (path == QmmPath::DequantGemm) {
     LORDS_CHECK(ws, ErrorKind::Usage, "[qmatmul gpu] the dequantize+GEMM path needs a workspace");
     dequant_gemm(Y, X, M, w, stream, *ws);
@@ -201,7 +206,7 @@ void qmatmul(float* Y, const void* X, int64_t M, const GpuQWeight& w, cudaStream
 }
 
 const char* qmatmul_kernel_name(int64_t M, const GpuQWeight& w, QmmPath path) {
-  if (resolve_path(path, M, true) == QmmPath::DequantGemm) return "dequant+cublas";
+  if (resolve_path(path, M, w, true) == QmmPath::DequantGemm) return "dequant+cublas";
   qmm::QmmParams p = qmm::params_for(w.view());
   p.M = M;
   p.x_vec = w.K() % 8 == 0;  // for an aligned X
