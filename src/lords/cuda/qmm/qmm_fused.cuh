@@ -1,4 +1,5 @@
-// The fused qmatmul kernel (17 <= M < 128 tokens; qmm_decode.cuh below, dequantize + cuBLAS above):
+// The fused qmatmul kernel on GPUs other than Hopper (17 <= M < 128 tokens; qmm_decode.cuh below,
+// dequantize + cuBLAS above; Hopper runs qmm_wgmma.cuh instead, and this one where K % 8 != 0):
 // each warp rebuilds W_hat fragments of RT row tiles in registers (codes -> levels from a 16-word
 // shared table, times the scale tile) and multiplies them with NT 8-token tiles of X on the tensor
 // cores. W_hat is never written.
