@@ -103,8 +103,8 @@ int64_t qmatmul_dequant_gemm_min_tokens(const GpuQWeight& w);
 void qmatmul(float* Y, const void* X, int64_t M, const GpuQWeight& w, cudaStream_t stream,
              QmmWorkspace* ws = nullptr, QmmPath path = QmmPath::Auto);
 
-// The kernel a call with M tokens runs (with a workspace, for Auto): "one-token", "decode", "fused" or
-// "dequant+cublas" (bench tables name it).
+// The kernel a call with M tokens runs (with a workspace, for Auto): "one-token", "decode", "wgmma"
+// (Hopper prefill), "fused" (prefill elsewhere) or "dequant+cublas" (bench tables name it).
 const char* qmatmul_kernel_name(int64_t M, const GpuQWeight& w, QmmPath path = QmmPath::Auto);
 
 // W_hat (N, K) in the activation type, row-major: what the DequantGemm path feeds cuBLAS, and the

@@ -12,7 +12,6 @@
 #include <cstdlib>
 #include <type_traits>
 
-
 #include "lords/cuda/cuda_check.h"
 #include "lords/cuda/device.h"
 #include "lords/cuda/qmm/qmm_decode.cuh"
@@ -197,8 +196,8 @@ void run_wgmma(QmmParams p, cudaStream_t stream) {
   LORDS_CUDA_CHECK_LAUNCH();
 }
 
-// RC: rank chunks of 16 (exact for the decode kernel, which has no run-time rank checks; the fused
-// kernel checks at run time and is built for 2 and 4 only).
+// RC: rank chunks of 16 (exact for the decode and Hopper prefill kernels, which have no run-time rank
+// checks; the fused kernel checks at run time and is built for 2 and 4 only).
 template <class T, int BITS, bool LOWRANK, int RC>
 void run_for_m(const QmmParams& p, bool dequant, cudaStream_t stream) {
   constexpr int RCF = RC <= 2 ? 2 : 4;

@@ -192,8 +192,7 @@ __global__ void __launch_bounds__(WGS * 128, 1) qmm_wgmma_kernel(const QmmParams
     // between the MMAs: ptxas would fence them).
     if (LOWRANK && kb + 1 < kb_end) stage_ready(kb + 1);
     stage_ready(kb);
-#pragma unroll
-    for (int r = 0; r < MMA::kAcc; ++r) wgmma_fence_operand(acc[r]);
+    wgmma_fence_operands(acc);
     wgmma_fence();
     if constexpr (LOWRANK) {
       issue_scale(kb + 1);
@@ -204,11 +203,9 @@ __global__ void __launch_bounds__(WGS * 128, 1) qmm_wgmma_kernel(const QmmParams
     for (int S = 0; S < 4; ++S) MMA::mma(acc, wreg[PAR][S], desc + 2 * S, 1);
     wgmma_commit();
     wgmma_wait<1>();
-#pragma unroll
-    for (int r = 0; r < MMA::kAcc; ++r) wgmma_fence_operand(acc[r]);
+    wgmma_fence_operands(acc);
     if constexpr (LOWRANK) {
-#pragma unroll
-      for (int r = 0; r < SMMA::kAcc; ++r) wgmma_fence_operand(sacc[r]);
+      wgmma_fence_operands(sacc);
     }
   };
 
@@ -219,8 +216,7 @@ __global__ void __launch_bounds__(WGS * 128, 1) qmm_wgmma_kernel(const QmmParams
   }
   if (kb < kb_end) kblock(kb, std::integral_constant<int, 0>{});
   wgmma_wait<0>();
-#pragma unroll
-  for (int r = 0; r < MMA::kAcc; ++r) wgmma_fence_operand(acc[r]);
+  wgmma_fence_operands(acc);
 
   // acc[4j + i]: row g + 8 (i / 2) of this warp's tile, token 8j + 2t + i % 2.
 #pragma unroll

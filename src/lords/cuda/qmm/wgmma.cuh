@@ -38,8 +38,12 @@ __device__ __forceinline__ void wgmma_wait() {
   asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory");
 #endif
 }
-// Keeps the compiler from moving accesses of an accumulator across the pipeline's fences.
-__device__ __forceinline__ void wgmma_fence_operand(float& r) { asm volatile("" : "+f"(r)::"memory"); }
+// Keeps the compiler from moving accesses of the accumulators across the pipeline's fences.
+template <int N>
+__device__ __forceinline__ void wgmma_fence_operands(float (&r)[N]) {
+#pragma unroll
+  for (int i = 0; i < N; ++i) asm volatile("" : "+f"(r[i])::"memory");
+}
 
 // Descriptor of a K-major tile of rows of 64 16-bit elements (128 bytes), stored with the 128-byte
 // swizzle (16-byte chunk c of row r at chunk c ^ (r % 8)), 1024-byte aligned: 8-row groups 1024
