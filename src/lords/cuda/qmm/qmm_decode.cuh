@@ -22,57 +22,9 @@
 #include <type_traits>
 
 #include "lords/cuda/qmm/qmm_device.cuh"
+#include "lords/cuda/qmm/qmm_pair_table.cuh"
 
 namespace lords::cuda::qmm {
-
-// Pair table: entry e = pack(level[ca(e)], level[cb(e)]). Lane l reads entry e at byte e * 256 + l * 4:
-// every lane its own bank (no conflicts whatever the codes), and for 4-bit codes the byte offset is
-// one byte permute of the fragment word and the lane's offset (pair_offset), so a lookup is two
-// instructions. (Bytes 128..255 of each entry are unused.)
-template <int BITS>
-struct PairTable {
-  static constexpr int kEntries = 1 << (2 * BITS);
-  static constexpr int kWords = kEntries * 64;
-};
-
-// The two codes of pair-table entry e (inverse of pair_index).
-template <int BITS>
-__device__ __forceinline__ void pair_codes(int e, int& ca, int& cb) {
-  if constexpr (BITS == 4) {
-    ca = e & 15, cb = e >> 4;
-  } else if constexpr (BITS == 2) {
-    ca = e & 3, cb = e >> 2;
-  } else {  // low 2 bits of both in the nibble, their high bits above it
-    ca = (e & 3) | (((e >> 4) & 1) << 2);
-    cb = ((e >> 2) & 3) | (((e >> 5) & 1) << 2);
-  }
-}
-
-// Builds the table (block-wide; a barrier must follow before lookups): one thread per entry, which
-// computes the pair once and writes its 32 lane copies as 16-byte stores.
-template <class T, int BITS>
-__device__ __forceinline__ void build_pair_table(uint32_t* lut, const float* levels, int tid, int threads) {
-  for (int e = tid; e < PairTable<BITS>::kEntries; e += threads) {
-    int ca, cb;
-    pair_codes<BITS>(e, ca, cb);
-    const uint32_t v = as_u32(Act<T>::pack(levels[ca], levels[cb]));
-    uint4* row = reinterpret_cast<uint4*>(lut + e * 64);
-#pragma unroll
-    for (int i = 0; i < 8; ++i) row[i] = make_uint4(v, v, v, v);
-  }
-}
-
-// Table entry of register pair P of step S (fragment_layout.h: codes 2P, 2P+1).
-template <int BITS, int S, int P>
-__device__ __forceinline__ uint32_t pair_index(const GroupCodes& c) {
-  if constexpr (BITS == 4) {
-    return __byte_perm(c.w[S], 0, 0x4440 + P);  // byte P, zero-extended
-  } else {
-    const uint32_t nib = (c.w[S / 2] >> (16 * (S % 2) + 4 * P)) & 0xFu;
-    if constexpr (BITS == 2) return nib;
-    else return nib | (((c.w[2] >> (8 * S + 2 * P)) & 3u) << 4);
-  }
-}
 
 // DEQUANT: the same stream writes W_hat (rows, K) instead of multiplying it with X (the large-M path
 // hands it to cuBLAS); each warp stages a 16 x 64 tile per row tile in shared memory (stmatrix) and
@@ -103,14 +55,6 @@ __device__ __forceinline__ uint4 lds_u128(uint32_t addr) {
   uint4 v;
   asm volatile("ld.shared.v4.u32 {%0,%1,%2,%3}, [%4];\n" : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w) : "r"(addr));
   return v;
-}
-
-// Byte offset in the pair table of register pair P of step S for the lane whose offset is lane4
-// (= lane * 4 < 256).
-template <int BITS, int S, int P>
-__device__ __forceinline__ uint32_t pair_offset(const GroupCodes& c, uint32_t lane4) {
-  if constexpr (BITS == 4) return __byte_perm(c.w[S], lane4, 0x5504 + (P << 4));  // (byte P << 8) | lane4
-  else return (pair_index<BITS, S, P>(c) << 8) | lane4;
 }
 
 // fp16 mma with fp16 accumulators: d (2 half2 registers: rows g and g+8) += a · b.

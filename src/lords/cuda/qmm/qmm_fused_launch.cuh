@@ -150,9 +150,9 @@ void run_gemv(QmmParams p, cudaStream_t stream) {
   LORDS_CUDA_CHECK_LAUNCH();
 }
 
-// Tokens per block of the Hopper kernel for M tokens: 256 from 129 tokens on (it leaves the
-// low-rank kernel a few spilled registers, but measured 1.3-1.6x faster than 128 at M = 256 and
-// 1024 on gate_up and down). LORDS_QMM_WGMMA_BN forces 64, 128 or 256 (tuning).
+// Tokens per block of the Hopper kernel for M tokens: 256 from 129 tokens on (measured 1.3-1.6x
+// faster than 128 at M = 256 and 1024 on gate_up and down: the scale tile and the W_hat rebuild are
+// paid once per token block). LORDS_QMM_WGMMA_BN forces 64, 128 or 256 (tuning).
 inline int wgmma_tokens(int64_t M) {
   static const int forced = [] {
     const char* e = std::getenv("LORDS_QMM_WGMMA_BN");
@@ -167,11 +167,12 @@ inline int wgmma_tokens(int64_t M) {
 // K is sliced only where row blocks x token blocks fill less than one wave: every slice pays the
 // pipeline's fill and an atomic epilogue, so more slices than the idle SMs need cost more than
 // the last wave's idle SMs (measured: the decode kernel's wave-efficiency rule made 7 slices of
-// 9 k blocks for gate_up at M = 64 and ran 1.3x slower).
-template <class T, int BITS, bool LOWRANK, int RC, int BN, int WGS = 2, int STAGES = (BN >= 256 ? 5 : 6)>
+// 9 k blocks for gate_up at M = 64 and ran 1.3x slower). The kernel is persistent: one block per
+// SM walks the tiles.
+template <class T, int BITS, bool LOWRANK, int RC, int BN, int STAGES = (BN >= 256 ? 4 : 6)>
 void run_wgmma(QmmParams p, cudaStream_t stream) {
-  using Tile = WgmmaTile<T, BN, WGS, STAGES>;
-  auto kernel = qmm_wgmma_kernel<T, BITS, LOWRANK, RC, BN, WGS, STAGES>;
+  using Tile = WgmmaTile<T, BITS, BN, STAGES>;
+  auto kernel = qmm_wgmma_kernel<T, BITS, LOWRANK, RC, BN, STAGES>;
   constexpr ActType act = std::is_same_v<T, __half> ? ActType::F16 : ActType::BF16;
   static const int64_t slots = [&] {
     const int bytes = int(Tile::smem_bytes(LOWRANK));
@@ -192,9 +193,13 @@ void run_wgmma(QmmParams p, cudaStream_t stream) {
   const CUtensorMap xmap = tensor_map_2d(p.X, p.K, p.M, act, 64, BN);
   // A^T (Kp, rp) in boxes of 64 k x 64 ranks: the ranks beyond rp arrive as zeros.
   const CUtensorMap atmap = LOWRANK ? tensor_map_2d(p.AT, p.rp, p.Kp, act, 64, 64) : xmap;
-  kernel<<<dim3(unsigned(gx), unsigned(gy), unsigned(gz)), Tile::kThreads, Tile::smem_bytes(LOWRANK), stream>>>(p, xmap, atmap);
+  const int64_t grid = std::min(gx * gy * gz, slots);
+  kernel<<<unsigned(grid), Tile::kThreads, Tile::smem_bytes(LOWRANK), stream>>>(p, xmap, atmap);
   LORDS_CUDA_CHECK_LAUNCH();
 }
+
+template <class T, bool LOWRANK, int RC>
+constexpr bool kWgmma256Tokens = !(std::is_same_v<T, __nv_bfloat16> && LOWRANK && RC >= 2);
 
 // RC: rank chunks of 16 (exact for the decode and Hopper prefill kernels, which have no run-time rank
 // checks; the fused kernel checks at run time and is built for 2 and 4 only).
@@ -225,10 +230,14 @@ void run_for_m(const QmmParams& p, bool dequant, cudaStream_t stream) {
     case FusedKernel::Wgmma:
       // Tokens per block: as many as the accumulators allow, fewer where M would leave SMs idle.
       // The rank chunks are exact (no run-time rank checks between the MMAs).
-      switch (wgmma_tokens(p.M)) {
+      // bf16 with a rank above 16 stops at 128: its fp32 scale accumulators leave 256 tokens' worth
+      // of accumulators too few registers (ptxas would serialize the MMAs).
+      switch (std::min(wgmma_tokens(p.M), kWgmma256Tokens<T, LOWRANK, RC> ? 256 : 128)) {
         case 64: run_wgmma<T, BITS, LOWRANK, RC, 64>(p, stream); break;
         case 128: run_wgmma<T, BITS, LOWRANK, RC, 128>(p, stream); break;
-        default: run_wgmma<T, BITS, LOWRANK, RC, 256>(p, stream); break;
+        default:
+          if constexpr (kWgmma256Tokens<T, LOWRANK, RC>) run_wgmma<T, BITS, LOWRANK, RC, 256>(p, stream);
+          break;
       }
       break;
     case FusedKernel::Fused:

@@ -3,26 +3,29 @@
 //
 // Why this shape: wgmma takes its 64 x 16 A operand from registers in exactly the mma.sync
 // fragment order the codes are stored in (fragment_layout.h), so each warp rebuilds its 16 rows of
-// W_hat for a k16 step the way the decode kernels do (levels from the code table times the scale
-// tile) and hands the registers to wgmma while the X tile (the B operand, K-major, 128-byte
+// W_hat for a k16 step the way the decode kernels do (levels from the code-pair table times the
+// scale tile) and hands the registers to wgmma while the X tile (the B operand, K-major, 128-byte
 // swizzled, brought by TMA) sits in shared memory. The low-rank scale tile of a k block,
 // S (64 x 64) = B_tile (64 x rp) · A_tile (rp x 64), is itself a wgmma (B_tile's fragments in
 // registers, the A^T tile by TMA), issued one k block ahead, before the main MMA of the current
 // block, so that its result is in registers when the next block's W_hat is built. (mma.sync for S,
 // as the decode kernels do, queues behind the asynchronous MMAs in flight and serializes the two.)
+// For fp16 S has fp16 accumulators: the product needs it in fp16 anyway, and no conversion is left.
 // The scale work is paid once per weight and token block of BN tokens, so BN is as large as
 // registers allow.
 //
-// Block: WGS warpgroups, each 64 rows (warp w: row tile w), all over the same BN tokens. K is
-// walked in 64-k blocks through a STAGES-deep ring of X tiles and, for low-rank scales, A^T tiles
-// (64 k x 64 ranks, zero beyond the rank), both by TMA with one mbarrier per buffer. The
-// loads of block i + STAGES - 2 go into the buffer block i - 2 used, which every warp has finished
-// with when it passes block i's barrier (it waited for its MMAs of i - 2 at the end of block
-// i - 1): one barrier per k block. The W_hat registers are double-buffered: block i's are built
-// while block i - 1's MMAs run. Codes (and block scales) come PF blocks ahead into registers.
-// Grid: x = token blocks (fastest, so blocks sharing a row block's codes run together), y = row
-// blocks, z = K slices where rows x tokens alone would leave SMs idle (partial sums meet in Y by
-// atomics). Needs X rows 16-byte aligned with K % 8 == 0 (TMA); the launcher checks.
+// Warp-specialized and persistent: warpgroup 0 is the producer (one thread issuing the TMA loads of
+// the X and A^T tiles into a STAGES-deep ring, waiting on each buffer's "empty" mbarrier), warpgroups
+// 1 and 2 the consumers, 64 rows each, over the same BN tokens (setmaxnreg moves the producer's
+// registers to them). A consumer warp waits on a buffer's "full" mbarrier, and frees the buffer of
+// block i - 1 once its MMAs of block i - 1 are done; no block-wide barrier is left in the loop, and the
+// producer runs ahead into the next tile while the consumers write the last one out. The W_hat
+// registers are double-buffered: block i's are built while block i - 1's MMAs run. Codes (and block
+// scales) come PF blocks ahead into registers.
+// Tiles: token blocks fastest (tiles sharing a row block's codes run together), then row blocks, then
+// K slices where rows x tokens alone would leave SMs idle (partial sums meet in Y by atomics); CTA c
+// takes tiles c, c + gridDim.x, ... Needs X rows 16-byte aligned with K % 8 == 0 (TMA); the launcher
+// checks.
 #pragma once
 
 #include <cuda.h>
@@ -30,18 +33,22 @@
 #include <type_traits>
 
 #include "lords/cuda/qmm/qmm_device.cuh"
+#include "lords/cuda/qmm/qmm_pair_table.cuh"
 #include "lords/cuda/qmm/wgmma.cuh"
 
 namespace lords::cuda::qmm {
 
-template <class T, int BN, int WGS, int STAGES>
+template <class T, int BITS, int BN, int STAGES>
 struct WgmmaTile {
-  static constexpr int kThreads = WGS * 128;
-  static constexpr int kRows = WGS * 64;
-  static constexpr int kXBytes = BN * 128;  // BN tokens x 64 k, 128-byte swizzled rows
+  static constexpr int kConsumers = 2;                       // warpgroups of 64 rows
+  static constexpr int kThreads = (kConsumers + 1) * 128;   // + the producer warpgroup
+  static constexpr int kConsumerWarps = kConsumers * 4;
+  static constexpr int kRows = kConsumers * 64;
+  static constexpr int kXBytes = BN * 128;   // BN tokens x 64 k, 128-byte swizzled rows
   static constexpr int kATBytes = 64 * 128;  // 64 k x 64 ranks, 128-byte swizzled rows
+  static constexpr int kPairBytes = PairTable<BITS>::kWords * 4;
   static constexpr size_t smem_bytes(bool lowrank) {  // + 1024: the tiles are aligned up to 1024
-    return 1024 + STAGES * (size_t(kXBytes) + (lowrank ? kATBytes : 0));
+    return 1024 + STAGES * (size_t(kXBytes) + (lowrank ? kATBytes : 0)) + kPairBytes;
   }
   static constexpr uint32_t stage_tx(bool lowrank) { return kXBytes + (lowrank ? kATBytes : 0); }
 };
@@ -53,183 +60,248 @@ struct KBlockCodes {
   uint32_t s;
 };
 
-template <class T, int BITS, bool LOWRANK, int RC, int BN, int WGS, int STAGES>
-__global__ void __launch_bounds__(WGS * 128, 1) qmm_wgmma_kernel(const QmmParams p, const __grid_constant__ CUtensorMap xmap,
-                                                              const __grid_constant__ CUtensorMap atmap) {
-  using Tile = WgmmaTile<T, BN, WGS, STAGES>;
+// The low-rank scale tile S (64 x 64) of a k block in a warpgroup's registers, as the half2 / bf162
+// pairs the level products take: fp16 accumulators for fp16; for bf16 fp32 accumulators, packed as
+// soon as the MMA is waited for (settle), so that only the 16 packed registers stay live while W_hat
+// is built (the 32 fp32 ones there made ptxas serialize the MMAs for lack of registers).
+template <class T>
+struct ScaleAcc {
+  float d[32];
+  uint32_t h[16];
+  __device__ __forceinline__ void mma(const uint32_t (&a)[4], uint64_t desc, int acc) { Wgmma<T, 64>::mma(d, a, desc, acc); }
+  __device__ __forceinline__ void settle() {
+    wgmma_fence_operands(d);
+#pragma unroll
+    for (int i = 0; i < 16; ++i) h[i] = as_u32(Act<T>::pack(d[2 * i], d[2 * i + 1]));
+  }
+  __device__ __forceinline__ uint32_t pair(int i) const { return h[i]; }
+};
+template <>
+struct ScaleAcc<__half> {
+  uint32_t d[16];
+  __device__ __forceinline__ void mma(const uint32_t (&a)[4], uint64_t desc, int acc) { wgmma_m64n64k16_f16acc(d, a, desc, acc); }
+  __device__ __forceinline__ void settle() { wgmma_fence_operands(d); }
+  __device__ __forceinline__ uint32_t pair(int i) const { return d[i]; }
+};
+
+// Where tile t sits: tokens from tok0, row block rb, k blocks [kb_begin, kb_end).
+struct WgmmaTilePos {
+  int tok0, kb_begin, kb_end;
+  int64_t rb;
+};
+template <int BN>
+__device__ __forceinline__ WgmmaTilePos wgmma_tile_pos(const QmmParams& p, int64_t t, int64_t gx, int64_t gy) {
+  const int blocks_total = int(p.Kp / 64);
+  WgmmaTilePos q;
+  q.tok0 = int(t % gx) * BN;
+  q.rb = (t / gx) % gy;
+  q.kb_begin = int(t / (gx * gy)) * p.groups_per_split;
+  q.kb_end = min(q.kb_begin + p.groups_per_split, blocks_total);
+  return q;
+}
+
+template <class T, int BITS, bool LOWRANK, int RC, int BN, int STAGES>
+__global__ void __launch_bounds__(WgmmaTile<T, BITS, BN, STAGES>::kThreads, 1)
+    qmm_wgmma_kernel(const QmmParams p, const __grid_constant__ CUtensorMap xmap,
+                     const __grid_constant__ CUtensorMap atmap) {
+  using Tile = WgmmaTile<T, BITS, BN, STAGES>;
   using MMA = Wgmma<T, BN>;
-  using SMMA = Wgmma<T, 64>;
   constexpr int PF = 2;  // code blocks in flight ahead of the one being used
   extern __shared__ uint4 smem_raw[];  // (the other qmm kernels declare it so too)
-  // Static, so that the compiler knows the table lookups are shared-memory loads.
-  __shared__ uint32_t lut[kLutWords];
-  __shared__ alignas(8) uint64_t mbar[STAGES];
-  const uint32_t mbar0 = smem_addr(mbar);
+  __shared__ alignas(8) uint64_t full_bar[STAGES], empty_bar[STAGES];
+  const uint32_t full0 = smem_addr(full_bar), empty0 = smem_addr(empty_bar);
   // The swizzle is a function of the address bits, so the tiles must start 1024-aligned.
-  const uint32_t xs = (smem_addr(smem_raw) + 1023) & ~1023u;
+  const uint32_t smem0 = smem_addr(smem_raw);
+  const uint32_t xs = (smem0 + 1023) & ~1023u;
   const uint32_t ats = xs + STAGES * Tile::kXBytes;
+  const uint32_t ptab = ats + (LOWRANK ? STAGES * Tile::kATBytes : 0);
 
-  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
-  build_lut<T>(lut, p.levels, tid, 1 << BITS);
+  const int tid = threadIdx.x;
+  build_pair_table<T, BITS>(reinterpret_cast<uint32_t*>(smem_raw) + (ptab - smem0) / 4, p.levels, tid, Tile::kThreads);
   if (tid == 0) {
-    for (int s = 0; s < STAGES; ++s) mbar_init(mbar0 + 8 * s, 1);
+    for (int s = 0; s < STAGES; ++s) {
+      mbar_init(full0 + 8 * s, 1);
+      mbar_init(empty0 + 8 * s, Tile::kConsumerWarps);
+    }
     mbar_init_fence();
   }
   __syncthreads();
 
-  const int tok0 = int(blockIdx.x) * BN;
-  const int blocks_total = int(p.Kp / 64);
-  const int kb_begin = int(blockIdx.z) * p.groups_per_split;
-  const int kb_end = min(kb_begin + p.groups_per_split, blocks_total);
-  const int64_t rt_index = p.row_begin / 16 + int64_t(blockIdx.y) * (4 * WGS) + warp;
-  const bool valid = rt_index * 16 < p.row_end;
-  const int64_t row0 = rt_index * 16;
-  const int g = lane >> 2, t = lane & 3;
+  const int64_t gx = (p.M + BN - 1) / BN;
+  const int64_t gy = (p.row_end - p.row_begin + Tile::kRows - 1) / Tile::kRows;
+  const int64_t tiles = gx * gy * ((p.Kp / 64 + p.groups_per_split - 1) / p.groups_per_split);
+
+  if (tid < 128) {  // the producer
+    setmaxnreg_dec<24>();
+    if (tid == 0) {
+      uint32_t it = 0;  // buffer uses so far: buffer it % STAGES, round it / STAGES
+      for (int64_t t = blockIdx.x; t < tiles; t += gridDim.x) {
+        const WgmmaTilePos q = wgmma_tile_pos<BN>(p, t, gx, gy);
+        for (int kb = q.kb_begin; kb < q.kb_end; ++kb, ++it) {
+          const uint32_t buf = it % STAGES;
+          mbar_wait(empty0 + 8 * buf, ((it / STAGES) & 1) ^ 1);  // round 0 passes at once
+          mbar_expect_tx(full0 + 8 * buf, Tile::stage_tx(LOWRANK));
+          tma_load_2d(xs + buf * Tile::kXBytes, &xmap, full0 + 8 * buf, kb * 64, q.tok0);
+          if constexpr (LOWRANK) tma_load_2d(ats + buf * Tile::kATBytes, &atmap, full0 + 8 * buf, 0, kb * 64);
+        }
+      }
+    }
+    return;
+  }
+  setmaxnreg_inc<240>();
+
+  const int ctid = tid - 128, lane = ctid & 31, warp = ctid >> 5;
+  const uint32_t lane4 = uint32_t(lane) * 4;
+  const int g = lane >> 2, t4 = lane & 3;
   const bool scale_per_block = !LOWRANK && p.G % 64 == 0;
-
-  uint32_t bf[1][RC][4];
-  if constexpr (LOWRANK) load_b_tiles<T, 1, RC>(bf, static_cast<const T*>(p.B), rt_index, valid ? 1 : 0, p.rp, lane);
-
-  auto load_stage = [&](int kb) {
-    if (kb < kb_end) {
-      const int buf = (kb - kb_begin) % STAGES;
-      if (tid == 0) {
-        mbar_expect_tx(mbar0 + 8 * buf, Tile::stage_tx(LOWRANK));
-        tma_load_2d(xs + buf * Tile::kXBytes, &xmap, mbar0 + 8 * buf, kb * 64, tok0);
-        if constexpr (LOWRANK) tma_load_2d(ats + buf * Tile::kATBytes, &atmap, mbar0 + 8 * buf, 0, kb * 64);
-      }
-    }
-  };
-  auto stage_ready = [&](int kb) {
-    const int i = kb - kb_begin;
-    mbar_wait(mbar0 + 8 * (i % STAGES), (i / STAGES) & 1);
-  };
-  // S of block kb (64 rows x 64 k) into sacc: RC (= rp / 16, exact) k16 steps over the rank, the
-  // first overwriting.
-  float sacc[LOWRANK ? SMMA::kAcc : 1];
-  auto issue_scale = [&](int kb) {
-    if constexpr (LOWRANK) {
-      const uint64_t desc = smem_desc_sw128(ats + ((kb - kb_begin) % STAGES) * Tile::kATBytes);
-#pragma unroll
-      for (int c = 0; c < RC; ++c) SMMA::mma(sacc, bf[0][c], desc + 2 * c, c > 0);
-    }
-  };
-
-  const uint8_t* codes = p.codes + rt_index * p.code_rt_stride;
-  const T* scales = static_cast<const T*>(p.scales);
-  // Block scales, one per row and k block: rows g and g + 8 of this tile, k blocks per scale.
-  const uint16_t* srow0 = reinterpret_cast<const uint16_t*>(scales) + (row0 + g) * p.nblocks;
-  const uint16_t* srow8 = srow0 + 8 * p.nblocks;
   const int kb_per_scale = p.G / 64;
-  auto load_codes = [&](KBlockCodes& c, int kb) {
-    if (valid && kb < kb_end) {
-      load_group<BITS>(c.c, codes + int64_t(kb) * p.code_group_stride, lane);
-      if (scale_per_block) {
-        const int blk = kb / kb_per_scale;
-        c.s = uint32_t(srow0[blk]) | (uint32_t(srow8[blk]) << 16);
-      }
-    } else {
-      c.c = GroupCodes{{0, 0, 0, 0}};
-      c.s = 0;
-    }
-  };
+  const T* scales = static_cast<const T*>(p.scales);
 
-  float acc[MMA::kAcc];
-#pragma unroll
-  for (int i = 0; i < MMA::kAcc; ++i) acc[i] = 0.f;
+  uint32_t it = 0;  // the producer's count, kept in step
+  for (int64_t tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
+    const WgmmaTilePos q = wgmma_tile_pos<BN>(p, tile, gx, gy);
+    const int kb_begin = q.kb_begin, kb_end = q.kb_end, tok0 = q.tok0;
+    const uint32_t it0 = it - uint32_t(kb_begin);  // buffer use of block kb: it0 + kb
+    it += uint32_t(kb_end - kb_begin);
+    const int64_t rt_index = p.row_begin / 16 + q.rb * (4 * Tile::kConsumers) + warp;
+    const bool valid = rt_index * 16 < p.row_end;
+    const int64_t row0 = rt_index * 16;
 
-  KBlockCodes cw[PF];
-#pragma unroll
-  for (int i = 0; i < PF; ++i) load_codes(cw[i], kb_begin + i);
-#pragma unroll
-  for (int s = 0; s < STAGES - 2; ++s) load_stage(kb_begin + s);
-  if constexpr (LOWRANK) {
-    stage_ready(kb_begin);
-    wgmma_fence();
-    issue_scale(kb_begin);
-    wgmma_commit();
-    wgmma_wait<0>();
-  }
+    uint32_t bf[1][RC][4];
+    if constexpr (LOWRANK) load_b_tiles<T, 1, RC>(bf, static_cast<const T*>(p.B), rt_index, valid ? 1 : 0, p.rp, lane);
 
-  uint32_t wreg[2][4][4];  // [parity][k16 step][register]
-
-  // One k block; PAR = its parity selects the W_hat register buffer (static, so the registers an
-  // in-flight MMA reads are never the ones being rebuilt).
-  auto kblock = [&](int kb, auto PAR_) {
-    constexpr int PAR = decltype(PAR_)::value;
-    const int buf = (kb - kb_begin) % STAGES;
-    __syncthreads();
-    load_stage(kb + STAGES - 2);
-    const KBlockCodes c = cw[PAR];
-    load_codes(cw[PAR], kb + PF);
-    auto step = [&](auto S_) {
-      constexpr int S = decltype(S_)::value;
-      uint32_t lev[1][4], w[1][4];
-      level_pairs<BITS, S>(lev[0], c.c, lut, lane);
-      if constexpr (LOWRANK) {
-        // sacc[8S .. 8S+7]: (row g, k 16S+2t..) (row g+8, ..) (row g, k 16S+8+2t..) (row g+8, ..)
-        using T2 = typename Act<T>::T2;
-#pragma unroll
-        for (int r = 0; r < 4; ++r)
-          w[0][r] = as_u32(__hmul2(from_u32<T2>(lev[0][r]), Act<T>::pack(sacc[8 * S + 2 * r], sacc[8 * S + 2 * r + 1])));
-      } else if (scale_per_block) {
-        const uint16_t s0 = uint16_t(c.s), s8 = uint16_t(c.s >> 16);
-        block_w_frag_pair<T>(w[0], lev[0], *reinterpret_cast<const T*>(&s0), *reinterpret_cast<const T*>(&s8));
-      } else if (valid) {
-        block_w_frag<T>(w[0], lev[0], scales, row0, p.nblocks, (int64_t(kb) * 64 + S * 16) / p.G, lane);
-      } else {
-        w[0][0] = w[0][1] = w[0][2] = w[0][3] = 0;
-      }
-#pragma unroll
-      for (int r = 0; r < 4; ++r) wreg[PAR][S][r] = w[0][r];
+    auto stage_ready = [&](int kb) {
+      const uint32_t u = it0 + uint32_t(kb);
+      mbar_wait(full0 + 8 * (u % STAGES), (u / STAGES) & 1);
     };
-    step(std::integral_constant<int, 0>{});
-    step(std::integral_constant<int, 1>{});
-    step(std::integral_constant<int, 2>{});
-    step(std::integral_constant<int, 3>{});
-    // The next block's scale tile goes first: its wait below then leaves only this block's MMA in
-    // flight. After the last block it is computed from a stale buffer and never used (no branch
-    // between the MMAs: ptxas would fence them).
-    if (LOWRANK && kb + 1 < kb_end) stage_ready(kb + 1);
-    stage_ready(kb);
-    wgmma_fence_operands(acc);
-    wgmma_fence();
-    if constexpr (LOWRANK) {
-      issue_scale(kb + 1);
-      wgmma_commit();
-    }
-    const uint64_t desc = smem_desc_sw128(xs + buf * Tile::kXBytes);
+    // Every consumer warp's MMAs of block kb are done: its buffer may be refilled.
+    auto release = [&](int kb) {
+      __syncwarp();
+      if (lane == 0) mbar_arrive(empty0 + 8 * ((it0 + uint32_t(kb)) % STAGES));
+    };
+    // S of block kb (64 rows x 64 k): RC (= rp / 16, exact) k16 steps over the rank, the first
+    // overwriting.
+    ScaleAcc<T> sacc;
+    auto issue_scale = [&](int kb) {
+      if constexpr (LOWRANK) {
+        const uint64_t desc = smem_desc_sw128(ats + ((it0 + uint32_t(kb)) % STAGES) * Tile::kATBytes);
 #pragma unroll
-    for (int S = 0; S < 4; ++S) MMA::mma(acc, wreg[PAR][S], desc + 2 * S, 1);
-    wgmma_commit();
-    wgmma_wait<1>();
-    wgmma_fence_operands(acc);
-    if constexpr (LOWRANK) {
-      wgmma_fence_operands(sacc);
-    }
-  };
-
-  int kb = kb_begin;
-  for (; kb + 1 < kb_end; kb += 2) {
-    kblock(kb, std::integral_constant<int, 0>{});
-    kblock(kb + 1, std::integral_constant<int, 1>{});
-  }
-  if (kb < kb_end) kblock(kb, std::integral_constant<int, 0>{});
-  wgmma_wait<0>();
-  wgmma_fence_operands(acc);
-
-  // acc[4j + i]: row g + 8 (i / 2) of this warp's tile, token 8j + 2t + i % 2.
-#pragma unroll
-  for (int j = 0; j < BN / 8; ++j)
-#pragma unroll
-    for (int i = 0; i < 4; ++i) {
-      const int64_t r = row0 + g + (i >> 1) * 8, m = tok0 + 8 * j + 2 * t + (i & 1);
-      if (r < p.N && m < p.M) {
-        float* y = p.Y + m * p.N + r;
-        if (p.atomic) atomicAdd(y, acc[4 * j + i]);
-        else *y = acc[4 * j + i];
+        for (int c = 0; c < RC; ++c) sacc.mma(bf[0][c], desc + 2 * c, c > 0);
       }
+    };
+
+    const uint8_t* codes = p.codes + rt_index * p.code_rt_stride;
+    // Block scales, one per row and k block: rows g and g + 8 of this tile, k blocks per scale.
+    const uint16_t* srow0 = reinterpret_cast<const uint16_t*>(scales) + (row0 + g) * p.nblocks;
+    const uint16_t* srow8 = srow0 + 8 * p.nblocks;
+    auto load_codes = [&](KBlockCodes& c, int kb) {
+      if (valid && kb < kb_end) {
+        load_group<BITS>(c.c, codes + int64_t(kb) * p.code_group_stride, lane);
+        if (scale_per_block) {
+          const int blk = kb / kb_per_scale;
+          c.s = uint32_t(srow0[blk]) | (uint32_t(srow8[blk]) << 16);
+        }
+      } else {
+        c.c = GroupCodes{{0, 0, 0, 0}};
+        c.s = 0;
+      }
+    };
+
+    float acc[MMA::kAcc];
+#pragma unroll
+    for (int i = 0; i < MMA::kAcc; ++i) acc[i] = 0.f;
+
+    KBlockCodes cw[PF];
+#pragma unroll
+    for (int i = 0; i < PF; ++i) load_codes(cw[i], kb_begin + i);
+    if constexpr (LOWRANK) {
+      stage_ready(kb_begin);
+      wgmma_fence();
+      issue_scale(kb_begin);
+      wgmma_commit();
+      wgmma_wait<0>();
+      sacc.settle();
     }
+
+    uint32_t wreg[2][4][4];  // [parity][k16 step][register]
+
+    // One k block; PAR = its parity selects the W_hat register buffer (static, so the registers an
+    // in-flight MMA reads are never the ones being rebuilt).
+    auto kblock = [&](int kb, auto PAR_) {
+      constexpr int PAR = decltype(PAR_)::value;
+      const KBlockCodes c = cw[PAR];
+      load_codes(cw[PAR], kb + PF);
+      auto step = [&](auto S_) {
+        constexpr int S = decltype(S_)::value;
+        uint32_t lev[4], w[4];
+        lev[0] = lds_u32(ptab + pair_offset<BITS, S, 0>(c.c, lane4));
+        lev[1] = lds_u32(ptab + pair_offset<BITS, S, 1>(c.c, lane4));
+        lev[2] = lds_u32(ptab + pair_offset<BITS, S, 2>(c.c, lane4));
+        lev[3] = lds_u32(ptab + pair_offset<BITS, S, 3>(c.c, lane4));
+        if constexpr (LOWRANK) {
+          // pair 4S + r: (row g, k 16S+2t..) (row g+8, ..) (row g, k 16S+8+2t..) (row g+8, ..)
+          using T2 = typename Act<T>::T2;
+#pragma unroll
+          for (int r = 0; r < 4; ++r) w[r] = as_u32(__hmul2(from_u32<T2>(lev[r]), from_u32<T2>(sacc.pair(4 * S + r))));
+        } else if (scale_per_block) {
+          const uint16_t s0 = uint16_t(c.s), s8 = uint16_t(c.s >> 16);
+          block_w_frag_pair<T>(w, lev, *reinterpret_cast<const T*>(&s0), *reinterpret_cast<const T*>(&s8));
+        } else if (valid) {
+          block_w_frag<T>(w, lev, scales, row0, p.nblocks, (int64_t(kb) * 64 + S * 16) / p.G, lane);
+        } else {
+          w[0] = w[1] = w[2] = w[3] = 0;
+        }
+#pragma unroll
+        for (int r = 0; r < 4; ++r) wreg[PAR][S][r] = w[r];
+      };
+      step(std::integral_constant<int, 0>{});
+      step(std::integral_constant<int, 1>{});
+      step(std::integral_constant<int, 2>{});
+      step(std::integral_constant<int, 3>{});
+      // The next block's scale tile goes first: its wait below then leaves only this block's MMA in
+      // flight. After the last block it is computed from a buffer not waited for and never used (no
+      // branch between the MMAs: ptxas would fence them).
+      if (LOWRANK && kb + 1 < kb_end) stage_ready(kb + 1);
+      stage_ready(kb);
+      wgmma_fence_operands(acc);
+      wgmma_fence();
+      if constexpr (LOWRANK) {
+        issue_scale(kb + 1);
+        wgmma_commit();
+      }
+      const uint64_t desc = smem_desc_sw128(xs + ((it0 + uint32_t(kb)) % STAGES) * Tile::kXBytes);
+#pragma unroll
+      for (int S = 0; S < 4; ++S) MMA::mma(acc, wreg[PAR][S], desc + 2 * S, 1);
+      wgmma_commit();
+      wgmma_wait<1>();
+      wgmma_fence_operands(acc);
+      if constexpr (LOWRANK) sacc.settle();
+      if (kb > kb_begin) release(kb - 1);
+    };
+
+    int kb = kb_begin;
+    for (; kb + 1 < kb_end; kb += 2) {
+      kblock(kb, std::integral_constant<int, 0>{});
+      kblock(kb + 1, std::integral_constant<int, 1>{});
+    }
+    if (kb < kb_end) kblock(kb, std::integral_constant<int, 0>{});
+    wgmma_wait<0>();
+    wgmma_fence_operands(acc);
+    release(kb_end - 1);
+
+    // acc[4j + i]: row g + 8 (i / 2) of this warp's tile, token 8j + 2t + i % 2.
+#pragma unroll
+    for (int j = 0; j < BN / 8; ++j)
+#pragma unroll
+      for (int i = 0; i < 4; ++i) {
+        const int64_t r = row0 + g + (i >> 1) * 8, m = tok0 + 8 * j + 2 * t4 + (i & 1);
+        if (r < p.N && m < p.M) {
+          float* y = p.Y + m * p.N + r;
+          if (p.atomic) atomicAdd(y, acc[4 * j + i]);
+          else *y = acc[4 * j + i];
+        }
+      }
+  }
 }
 
 }  // namespace lords::cuda::qmm

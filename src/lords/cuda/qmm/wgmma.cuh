@@ -44,6 +44,11 @@ __device__ __forceinline__ void wgmma_fence_operands(float (&r)[N]) {
 #pragma unroll
   for (int i = 0; i < N; ++i) asm volatile("" : "+f"(r[i])::"memory");
 }
+template <int N>
+__device__ __forceinline__ void wgmma_fence_operands(uint32_t (&r)[N]) {
+#pragma unroll
+  for (int i = 0; i < N; ++i) asm volatile("" : "+r"(r[i])::"memory");
+}
 
 // Descriptor of a K-major tile of rows of 64 16-bit elements (128 bytes), stored with the 128-byte
 // swizzle (16-byte chunk c of row r at chunk c ^ (r % 8)), 1024-byte aligned: 8-row groups 1024
@@ -81,6 +86,26 @@ __device__ __forceinline__ void mbar_wait(uint32_t bar, uint32_t parity) {
       "mbarrier.try_wait.parity.shared::cta.b64 done, [%0], %1;\n"
       "@!done bra wait_%=;\n}\n" ::"r"(bar), "r"(parity)
       : "memory");
+#endif
+}
+// One arrival (the consumers' "this buffer is free again" to the producer).
+__device__ __forceinline__ void mbar_arrive(uint32_t bar) {
+#if LORDS_WGMMA
+  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(bar) : "memory");
+#endif
+}
+// Warp-specialized kernels move registers from the producer warpgroup to the consumers (executed by
+// every thread of a warpgroup).
+template <int N>
+__device__ __forceinline__ void setmaxnreg_dec() {
+#if LORDS_WGMMA
+  asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(N));
+#endif
+}
+template <int N>
+__device__ __forceinline__ void setmaxnreg_inc() {
+#if LORDS_WGMMA
+  asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(N));
 #endif
 }
 // Box (c0 = innermost coordinate, c1) of a 2-D tensor map into shared memory, completing on bar.
@@ -141,5 +166,22 @@ LORDS_WGMMA_SPEC(__nv_bfloat16, "bf16", 128);
 LORDS_WGMMA_SPEC(__nv_bfloat16, "bf16", 256);
 #undef LORDS_WGMMA_SPEC
 #undef LORDS_WGMMA_ASM
+
+// fp16 m64n64k16 with fp16 accumulators: d holds 16 half2 registers, d[i] the pair of fp32
+// accumulators 2i and 2i + 1 of the fp32 form.
+__device__ __forceinline__ void wgmma_m64n64k16_f16acc(uint32_t (&d)[16], const uint32_t (&a)[4], uint64_t desc_b,
+                                                       int accumulate) {
+#if LORDS_WGMMA
+  asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %21, 0;\n"
+               "wgmma.mma_async.sync.aligned.m64n64k16.f16.f16.f16 "
+               "{%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15}, {%16,%17,%18,%19}, %20, p, 1, 1, 0;\n}\n"
+               : "+r"(d[0]), "+r"(d[1]), "+r"(d[2]), "+r"(d[3]), "+r"(d[4]), "+r"(d[5]), "+r"(d[6]), "+r"(d[7]),
+                 "+r"(d[8]), "+r"(d[9]), "+r"(d[10]), "+r"(d[11]), "+r"(d[12]), "+r"(d[13]), "+r"(d[14]), "+r"(d[15])
+               : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(accumulate)
+               : "memory");
+#else
+  __trap();
+#endif
+}
 
 }  // namespace lords::cuda::qmm

@@ -1,0 +1,67 @@
+// The code-pair level table of the qmatmul kernels that read 4-bit codes a byte at a time (decode,
+// single-token and Hopper prefill): one shared-memory lookup turns one byte of a fragment word, two
+// codes, into the fragment register (level[a], level[b]), conflict-free whatever the codes.
+#pragma once
+
+#include "lords/cuda/qmm/qmm_device.cuh"
+
+namespace lords::cuda::qmm {
+
+// Pair table: entry e = pack(level[ca(e)], level[cb(e)]). Lane l reads entry e at byte e * 256 + l * 4:
+// every lane its own bank (no conflicts whatever the codes), and for 4-bit codes the byte offset is
+// one byte permute of the fragment word and the lane's offset (pair_offset), so a lookup is two
+// instructions. (Bytes 128..255 of each entry are unused.)
+template <int BITS>
+struct PairTable {
+  static constexpr int kEntries = 1 << (2 * BITS);
+  static constexpr int kWords = kEntries * 64;
+};
+
+// The two codes of pair-table entry e (inverse of pair_index).
+template <int BITS>
+__device__ __forceinline__ void pair_codes(int e, int& ca, int& cb) {
+  if constexpr (BITS == 4) {
+    ca = e & 15, cb = e >> 4;
+  } else if constexpr (BITS == 2) {
+    ca = e & 3, cb = e >> 2;
+  } else {  // low 2 bits of both in the nibble, their high bits above it
+    ca = (e & 3) | (((e >> 4) & 1) << 2);
+    cb = ((e >> 2) & 3) | (((e >> 5) & 1) << 2);
+  }
+}
+
+// Builds the table (block-wide; a barrier must follow before lookups): one thread per entry, which
+// computes the pair once and writes its 32 lane copies as 16-byte stores.
+template <class T, int BITS>
+__device__ __forceinline__ void build_pair_table(uint32_t* lut, const float* levels, int tid, int threads) {
+  for (int e = tid; e < PairTable<BITS>::kEntries; e += threads) {
+    int ca, cb;
+    pair_codes<BITS>(e, ca, cb);
+    const uint32_t v = as_u32(Act<T>::pack(levels[ca], levels[cb]));
+    uint4* row = reinterpret_cast<uint4*>(lut + e * 64);
+#pragma unroll
+    for (int i = 0; i < 8; ++i) row[i] = make_uint4(v, v, v, v);
+  }
+}
+
+// Table entry of register pair P of step S (fragment_layout.h: codes 2P, 2P+1).
+template <int BITS, int S, int P>
+__device__ __forceinline__ uint32_t pair_index(const GroupCodes& c) {
+  if constexpr (BITS == 4) {
+    return __byte_perm(c.w[S], 0, 0x4440 + P);  // byte P, zero-extended
+  } else {
+    const uint32_t nib = (c.w[S / 2] >> (16 * (S % 2) + 4 * P)) & 0xFu;
+    if constexpr (BITS == 2) return nib;
+    else return nib | (((c.w[2] >> (8 * S + 2 * P)) & 3u) << 4);
+  }
+}
+
+// Byte offset in the pair table of register pair P of step S for the lane whose offset is lane4
+// (= lane * 4 < 256).
+template <int BITS, int S, int P>
+__device__ __forceinline__ uint32_t pair_offset(const GroupCodes& c, uint32_t lane4) {
+  if constexpr (BITS == 4) return __byte_perm(c.w[S], lane4, 0x5504 + (P << 4));  // (byte P << 8) | lane4
+  else return (pair_index<BITS, S, P>(c) << 8) | lane4;
+}
+
+}  // namespace lords::cuda::qmm
