@@ -34,7 +34,13 @@ bool hopper_prefill() {
   return on;
 }
 
+// LORDS_QMM_CROSSOVER=N moves the crossover of every kind to N tokens (for measuring it).
 int64_t dequant_gemm_min_tokens(const GpuQWeight& w) {
+  static const int64_t forced = [] {
+    const char* e = std::getenv("LORDS_QMM_CROSSOVER");
+    return e ? std::max<int64_t>(0, std::atoll(e)) : 0;
+  }();
+  if (forced > 0) return forced;
   if (!hopper_prefill()) return kDequantGemmMinTokens;
   return w.kind() == ops::QScaleKind::LowRank ? kDequantGemmMinTokensHopperLowRank : kDequantGemmMinTokensHopperBlock;
 }
@@ -119,6 +125,12 @@ CUtensorMap tensor_map_2d(const void* data, int64_t inner, int64_t outer, ActTyp
                 "[qmatmul gpu] the driver has no cuTensorMapEncodeTiled (TMA)");
     return reinterpret_cast<Encode>(fn);
   }();
+  // The swizzle spans the box's rows (box_inner 16-bit elements: 128, 64 or 32 bytes).
+  const CUtensorMapSwizzle swizzle = box_inner == 64   ? CU_TENSOR_MAP_SWIZZLE_128B
+                                     : box_inner == 32 ? CU_TENSOR_MAP_SWIZZLE_64B
+                                                       : CU_TENSOR_MAP_SWIZZLE_32B;
+  LORDS_CHECK(box_inner == 64 || box_inner == 32 || box_inner == 16, ErrorKind::Usage,
+              "[qmatmul gpu] a TMA box of {} elements per row (64, 32 or 16)", box_inner);
   CUtensorMap map;
   const cuuint64_t dims[2] = {cuuint64_t(inner), cuuint64_t(outer)};
   const cuuint64_t strides[1] = {cuuint64_t(inner) * 2};
@@ -126,7 +138,7 @@ CUtensorMap tensor_map_2d(const void* data, int64_t inner, int64_t outer, ActTyp
   const cuuint32_t elem_strides[2] = {1, 1};
   const CUresult r = encode(&map, act == ActType::F16 ? CU_TENSOR_MAP_DATA_TYPE_FLOAT16 : CU_TENSOR_MAP_DATA_TYPE_BFLOAT16,
                             2, const_cast<void*>(data), dims, strides, box, elem_strides, CU_TENSOR_MAP_INTERLEAVE_NONE,
-                            CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+                            swizzle, CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
   LORDS_CHECK(r == CUDA_SUCCESS, ErrorKind::Cuda, "[qmatmul gpu] cuTensorMapEncodeTiled failed ({}) for a ({}, {}) tensor",
               int(r), outer, inner);
   return map;

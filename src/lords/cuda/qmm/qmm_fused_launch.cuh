@@ -169,13 +169,13 @@ inline int wgmma_tokens(int64_t M) {
 // the last wave's idle SMs (measured: the decode kernel's wave-efficiency rule made 7 slices of
 // 9 k blocks for gate_up at M = 64 and ran 1.3x slower). The kernel is persistent: one block per
 // SM walks the tiles.
-template <class T, int BITS, bool LOWRANK, int RC, int BN, int STAGES = (BN >= 256 ? 4 : 6)>
+template <class T, int BITS, bool LOWRANK, int RC, int BN>
 void run_wgmma(QmmParams p, cudaStream_t stream) {
-  using Tile = WgmmaTile<T, BITS, BN, STAGES>;
-  auto kernel = qmm_wgmma_kernel<T, BITS, LOWRANK, RC, BN, STAGES>;
+  using Tile = WgmmaTile<T, BITS, LOWRANK, RC, BN>;
+  auto kernel = qmm_wgmma_kernel<T, BITS, LOWRANK, RC, BN>;
   constexpr ActType act = std::is_same_v<T, __half> ? ActType::F16 : ActType::BF16;
   static const int64_t slots = [&] {
-    const int bytes = int(Tile::smem_bytes(LOWRANK));
+    const int bytes = int(Tile::kSmemBytes);
     LORDS_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
     int per_sm = 0;
     LORDS_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, Tile::kThreads, bytes));
@@ -191,10 +191,10 @@ void run_wgmma(QmmParams p, cudaStream_t stream) {
   p.atomic = gz > 1;
   if (p.atomic) LORDS_CUDA_CHECK(cudaMemsetAsync(p.Y, 0, size_t(p.M) * p.N * sizeof(float), stream));
   const CUtensorMap xmap = tensor_map_2d(p.X, p.K, p.M, act, 64, BN);
-  // A^T (Kp, rp) in boxes of 64 k x 64 ranks: the ranks beyond rp arrive as zeros.
-  const CUtensorMap atmap = LOWRANK ? tensor_map_2d(p.AT, p.rp, p.Kp, act, 64, 64) : xmap;
+  // A^T (Kp, rp) in boxes of 64 k x the padded rank: ranks beyond rp arrive as zeros.
+  const CUtensorMap atmap = LOWRANK ? tensor_map_2d(p.AT, p.rp, p.Kp, act, Tile::kATRowBytes / 2, 64) : xmap;
   const int64_t grid = std::min(gx * gy * gz, slots);
-  kernel<<<unsigned(grid), Tile::kThreads, Tile::smem_bytes(LOWRANK), stream>>>(p, xmap, atmap);
+  kernel<<<unsigned(grid), Tile::kThreads, Tile::kSmemBytes, stream>>>(p, xmap, atmap);
   LORDS_CUDA_CHECK_LAUNCH();
 }
 

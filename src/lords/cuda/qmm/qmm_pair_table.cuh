@@ -7,14 +7,16 @@
 
 namespace lords::cuda::qmm {
 
-// Pair table: entry e = pack(level[ca(e)], level[cb(e)]). Lane l reads entry e at byte e * 256 + l * 4:
-// every lane its own bank (no conflicts whatever the codes), and for 4-bit codes the byte offset is
-// one byte permute of the fragment word and the lane's offset (pair_offset), so a lookup is two
-// instructions. (Bytes 128..255 of each entry are unused.)
-template <int BITS>
+// Pair table: entry e = pack(level[ca(e)], level[cb(e)]). Lane l reads entry e at byte e * STRIDE + l * 4:
+// every lane its own bank (no conflicts whatever the codes). With STRIDE = 256 the byte offset of a
+// 4-bit lookup is one byte permute of the fragment word and the lane's offset (pair_offset), so a
+// lookup is two instructions, but bytes 128..255 of each entry are unused; STRIDE = 128 halves the
+// table (32 KB for 4 bits) for one more instruction (a shift), where shared memory is short.
+template <int BITS, int STRIDE = 256>
 struct PairTable {
+  static_assert(STRIDE == 256 || STRIDE == 128);
   static constexpr int kEntries = 1 << (2 * BITS);
-  static constexpr int kWords = kEntries * 64;
+  static constexpr int kWords = kEntries * STRIDE / 4;
 };
 
 // The two codes of pair-table entry e (inverse of pair_index).
@@ -32,13 +34,13 @@ __device__ __forceinline__ void pair_codes(int e, int& ca, int& cb) {
 
 // Builds the table (block-wide; a barrier must follow before lookups): one thread per entry, which
 // computes the pair once and writes its 32 lane copies as 16-byte stores.
-template <class T, int BITS>
+template <class T, int BITS, int STRIDE = 256>
 __device__ __forceinline__ void build_pair_table(uint32_t* lut, const float* levels, int tid, int threads) {
-  for (int e = tid; e < PairTable<BITS>::kEntries; e += threads) {
+  for (int e = tid; e < PairTable<BITS, STRIDE>::kEntries; e += threads) {
     int ca, cb;
     pair_codes<BITS>(e, ca, cb);
     const uint32_t v = as_u32(Act<T>::pack(levels[ca], levels[cb]));
-    uint4* row = reinterpret_cast<uint4*>(lut + e * 64);
+    uint4* row = reinterpret_cast<uint4*>(lut + e * (STRIDE / 4));
 #pragma unroll
     for (int i = 0; i < 8; ++i) row[i] = make_uint4(v, v, v, v);
   }
@@ -56,12 +58,17 @@ __device__ __forceinline__ uint32_t pair_index(const GroupCodes& c) {
   }
 }
 
-// Byte offset in the pair table of register pair P of step S for the lane whose offset is lane4
-// (= lane * 4 < 256).
-template <int BITS, int S, int P>
-__device__ __forceinline__ uint32_t pair_offset(const GroupCodes& c, uint32_t lane4) {
-  if constexpr (BITS == 4) return __byte_perm(c.w[S], lane4, 0x5504 + (P << 4));  // (byte P << 8) | lane4
-  else return (pair_index<BITS, S, P>(c) << 8) | lane4;
+// Byte offset in the pair table of register pair P of step S for the lane whose offset is lane_off:
+// lane * 4 for STRIDE = 256, lane * 8 for STRIDE = 128 (both < 256, one byte).
+template <int BITS, int S, int P, int STRIDE = 256>
+__device__ __forceinline__ uint32_t pair_offset(const GroupCodes& c, uint32_t lane_off) {
+  if constexpr (STRIDE == 256) {
+    if constexpr (BITS == 4) return __byte_perm(c.w[S], lane_off, 0x5504 + (P << 4));  // (byte P << 8) | lane4
+    else return (pair_index<BITS, S, P>(c) << 8) | lane_off;
+  } else {
+    if constexpr (BITS == 4) return __byte_perm(c.w[S], lane_off, 0x5504 + (P << 4)) >> 1;  // (byte P << 7) | lane4
+    else return (pair_index<BITS, S, P>(c) << 7) | (lane_off >> 1);
+  }
 }
 
 }  // namespace lords::cuda::qmm

@@ -30,6 +30,7 @@
 
 #include <cuda.h>
 
+#include <algorithm>
 #include <type_traits>
 
 #include "lords/cuda/qmm/qmm_device.cuh"
@@ -38,19 +39,27 @@
 
 namespace lords::cuda::qmm {
 
-template <class T, int BITS, int BN, int STAGES>
+// Shared memory: the ring of STAGES buffers (X tile and, for low-rank scales, A^T tile) and the
+// compact pair table. The A^T tile's rows are the padded rank, 32, 64 or 128 bytes (rank 16, 32,
+// or 48-64 with the rest zero-filled by TMA), so that rank 32 leaves room for a fifth buffer;
+// STAGES is as many as fit (the deeper the ring, the further the producer runs ahead: 3 instead of
+// 4 buffers measured 1.3x slower).
+template <class T, int BITS, bool LOWRANK, int RC, int BN>
 struct WgmmaTile {
   static constexpr int kConsumers = 2;                       // warpgroups of 64 rows
   static constexpr int kThreads = (kConsumers + 1) * 128;   // + the producer warpgroup
   static constexpr int kConsumerWarps = kConsumers * 4;
   static constexpr int kRows = kConsumers * 64;
-  static constexpr int kXBytes = BN * 128;   // BN tokens x 64 k, 128-byte swizzled rows
-  static constexpr int kATBytes = 64 * 128;  // 64 k x 64 ranks, 128-byte swizzled rows
-  static constexpr int kPairBytes = PairTable<BITS>::kWords * 4;
-  static constexpr size_t smem_bytes(bool lowrank) {  // + 1024: the tiles are aligned up to 1024
-    return 1024 + STAGES * (size_t(kXBytes) + (lowrank ? kATBytes : 0)) + kPairBytes;
-  }
-  static constexpr uint32_t stage_tx(bool lowrank) { return kXBytes + (lowrank ? kATBytes : 0); }
+  static constexpr int kXBytes = BN * 128;  // BN tokens x 64 k, 128-byte swizzled rows
+  static constexpr int kATRowBytes = !LOWRANK ? 0 : RC == 1 ? 32 : RC == 2 ? 64 : 128;
+  static constexpr int kATBytes = 64 * kATRowBytes;  // 64 k x the padded rank
+  static constexpr int kPairStride = 128;
+  static constexpr int kPairBytes = PairTable<BITS, kPairStride>::kWords * 4;
+  static constexpr int kStageBytes = kXBytes + kATBytes;
+  static constexpr int kSmemLimit = 226 * 1024;  // of the 227 KB a block may have: static smem and slack
+  static constexpr int kStages = std::min(8, (kSmemLimit - 1024 - kPairBytes) / kStageBytes);
+  static_assert(kStages >= 3);
+  static constexpr size_t kSmemBytes = 1024 + size_t(kStages) * kStageBytes + kPairBytes;  // + 1024: tiles aligned up
 };
 
 // One k block's codes of a warp's row tile and, for block scales with G % 64 == 0, the scales of
@@ -100,12 +109,13 @@ __device__ __forceinline__ WgmmaTilePos wgmma_tile_pos(const QmmParams& p, int64
   return q;
 }
 
-template <class T, int BITS, bool LOWRANK, int RC, int BN, int STAGES>
-__global__ void __launch_bounds__(WgmmaTile<T, BITS, BN, STAGES>::kThreads, 1)
+template <class T, int BITS, bool LOWRANK, int RC, int BN>
+__global__ void __launch_bounds__(WgmmaTile<T, BITS, LOWRANK, RC, BN>::kThreads, 1)
     qmm_wgmma_kernel(const QmmParams p, const __grid_constant__ CUtensorMap xmap,
                      const __grid_constant__ CUtensorMap atmap) {
-  using Tile = WgmmaTile<T, BITS, BN, STAGES>;
+  using Tile = WgmmaTile<T, BITS, LOWRANK, RC, BN>;
   using MMA = Wgmma<T, BN>;
+  constexpr int STAGES = Tile::kStages;
   constexpr int PF = 2;  // code blocks in flight ahead of the one being used
   extern __shared__ uint4 smem_raw[];  // (the other qmm kernels declare it so too)
   __shared__ alignas(8) uint64_t full_bar[STAGES], empty_bar[STAGES];
@@ -117,7 +127,7 @@ __global__ void __launch_bounds__(WgmmaTile<T, BITS, BN, STAGES>::kThreads, 1)
   const uint32_t ptab = ats + (LOWRANK ? STAGES * Tile::kATBytes : 0);
 
   const int tid = threadIdx.x;
-  build_pair_table<T, BITS>(reinterpret_cast<uint32_t*>(smem_raw) + (ptab - smem0) / 4, p.levels, tid, Tile::kThreads);
+  build_pair_table<T, BITS, Tile::kPairStride>(reinterpret_cast<uint32_t*>(smem_raw) + (ptab - smem0) / 4, p.levels, tid, Tile::kThreads);
   if (tid == 0) {
     for (int s = 0; s < STAGES; ++s) {
       mbar_init(full0 + 8 * s, 1);
@@ -140,7 +150,7 @@ __global__ void __launch_bounds__(WgmmaTile<T, BITS, BN, STAGES>::kThreads, 1)
         for (int kb = q.kb_begin; kb < q.kb_end; ++kb, ++it) {
           const uint32_t buf = it % STAGES;
           mbar_wait(empty0 + 8 * buf, ((it / STAGES) & 1) ^ 1);  // round 0 passes at once
-          mbar_expect_tx(full0 + 8 * buf, Tile::stage_tx(LOWRANK));
+          mbar_expect_tx(full0 + 8 * buf, Tile::kStageBytes);
           tma_load_2d(xs + buf * Tile::kXBytes, &xmap, full0 + 8 * buf, kb * 64, q.tok0);
           if constexpr (LOWRANK) tma_load_2d(ats + buf * Tile::kATBytes, &atmap, full0 + 8 * buf, 0, kb * 64);
         }
@@ -151,7 +161,7 @@ __global__ void __launch_bounds__(WgmmaTile<T, BITS, BN, STAGES>::kThreads, 1)
   setmaxnreg_inc<240>();
 
   const int ctid = tid - 128, lane = ctid & 31, warp = ctid >> 5;
-  const uint32_t lane4 = uint32_t(lane) * 4;
+  const uint32_t lane8 = uint32_t(lane) * 8;  // the compact pair table's lane offset
   const int g = lane >> 2, t4 = lane & 3;
   const bool scale_per_block = !LOWRANK && p.G % 64 == 0;
   const int kb_per_scale = p.G / 64;
@@ -184,7 +194,7 @@ __global__ void __launch_bounds__(WgmmaTile<T, BITS, BN, STAGES>::kThreads, 1)
     ScaleAcc<T> sacc;
     auto issue_scale = [&](int kb) {
       if constexpr (LOWRANK) {
-        const uint64_t desc = smem_desc_sw128(ats + ((it0 + uint32_t(kb)) % STAGES) * Tile::kATBytes);
+        const uint64_t desc = smem_desc_kmajor<Tile::kATRowBytes>(ats + ((it0 + uint32_t(kb)) % STAGES) * Tile::kATBytes);
 #pragma unroll
         for (int c = 0; c < RC; ++c) sacc.mma(bf[0][c], desc + 2 * c, c > 0);
       }
@@ -234,10 +244,10 @@ __global__ void __launch_bounds__(WgmmaTile<T, BITS, BN, STAGES>::kThreads, 1)
       auto step = [&](auto S_) {
         constexpr int S = decltype(S_)::value;
         uint32_t lev[4], w[4];
-        lev[0] = lds_u32(ptab + pair_offset<BITS, S, 0>(c.c, lane4));
-        lev[1] = lds_u32(ptab + pair_offset<BITS, S, 1>(c.c, lane4));
-        lev[2] = lds_u32(ptab + pair_offset<BITS, S, 2>(c.c, lane4));
-        lev[3] = lds_u32(ptab + pair_offset<BITS, S, 3>(c.c, lane4));
+        lev[0] = lds_u32(ptab + pair_offset<BITS, S, 0, Tile::kPairStride>(c.c, lane8));
+        lev[1] = lds_u32(ptab + pair_offset<BITS, S, 1, Tile::kPairStride>(c.c, lane8));
+        lev[2] = lds_u32(ptab + pair_offset<BITS, S, 2, Tile::kPairStride>(c.c, lane8));
+        lev[3] = lds_u32(ptab + pair_offset<BITS, S, 3, Tile::kPairStride>(c.c, lane8));
         if constexpr (LOWRANK) {
           // pair 4S + r: (row g, k 16S+2t..) (row g+8, ..) (row g, k 16S+8+2t..) (row g+8, ..)
           using T2 = typename Act<T>::T2;
@@ -269,7 +279,7 @@ __global__ void __launch_bounds__(WgmmaTile<T, BITS, BN, STAGES>::kThreads, 1)
         issue_scale(kb + 1);
         wgmma_commit();
       }
-      const uint64_t desc = smem_desc_sw128(xs + ((it0 + uint32_t(kb)) % STAGES) * Tile::kXBytes);
+      const uint64_t desc = smem_desc_kmajor<128>(xs + ((it0 + uint32_t(kb)) % STAGES) * Tile::kXBytes);
 #pragma unroll
       for (int S = 0; S < 4; ++S) MMA::mma(acc, wreg[PAR][S], desc + 2 * S, 1);
       wgmma_commit();

@@ -50,14 +50,19 @@ __device__ __forceinline__ void wgmma_fence_operands(uint32_t (&r)[N]) {
   for (int i = 0; i < N; ++i) asm volatile("" : "+r"(r[i])::"memory");
 }
 
-// Descriptor of a K-major tile of rows of 64 16-bit elements (128 bytes), stored with the 128-byte
-// swizzle (16-byte chunk c of row r at chunk c ^ (r % 8)), 1024-byte aligned: 8-row groups 1024
-// bytes apart (SBO). The k16 step s of the row starts 32 s bytes in: add 2 s to the descriptor.
-__device__ __forceinline__ uint64_t smem_desc_sw128(uint32_t smem_addr) {
+// Descriptor of a K-major tile of rows of ROW_BYTES (128, 64 or 32: 64, 32 or 16 16-bit elements),
+// stored with the matching swizzle (16-byte chunk c of row r at chunk c ^ (r % 8) for 128 bytes,
+// the narrower patterns of the 64- and 32-byte modes likewise), aligned to 8 rows: 8-row groups
+// 8 * ROW_BYTES apart (SBO). The k16 step s of the row starts 32 s bytes in: add 2 s to the
+// descriptor.
+template <int ROW_BYTES = 128>
+__device__ __forceinline__ uint64_t smem_desc_kmajor(uint32_t smem_addr) {
+  static_assert(ROW_BYTES == 128 || ROW_BYTES == 64 || ROW_BYTES == 32);
+  constexpr uint64_t mode = ROW_BYTES == 128 ? 1 : ROW_BYTES == 64 ? 2 : 3;
   uint64_t d = (smem_addr & 0x3FFFFu) >> 4;
-  d |= uint64_t(1) << 16;            // LBO (unused with this swizzle)
-  d |= uint64_t(1024 >> 4) << 32;    // SBO
-  d |= uint64_t(1) << 62;            // 128-byte swizzle
+  d |= uint64_t(1) << 16;                  // LBO (unused with a swizzle)
+  d |= uint64_t(8 * ROW_BYTES >> 4) << 32;  // SBO
+  d |= mode << 62;                         // swizzle mode
   return d;
 }
 
