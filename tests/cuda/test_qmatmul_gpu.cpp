@@ -211,8 +211,9 @@ TEST(QmatmulGpu, NamesTheKernelEachCallRuns) {
   EXPECT_STREQ(qmatmul_kernel_name(5000, g), "dequant+cublas");
   EXPECT_STREQ(qmatmul_kernel_name(600, g, QmmPath::Fused), prefill);
   EXPECT_STREQ(qmatmul_kernel_name(1, gb), "decode");  // block size 32: one scale per 64 k does not hold
-  // The crossover to dequantize + cuBLAS comes earlier for block scales on Hopper (1024 vs 2048).
+  // The crossover to dequantize + cuBLAS comes earlier for block scales on Hopper (1024 vs 4096).
   EXPECT_STREQ(qmatmul_kernel_name(1500, g), device_props().cc_major == 9 ? "wgmma" : "dequant+cublas");
+  EXPECT_STREQ(qmatmul_kernel_name(3000, g), device_props().cc_major == 9 ? "wgmma" : "dequant+cublas");
   EXPECT_STREQ(qmatmul_kernel_name(1500, gb), "dequant+cublas");
 }
 

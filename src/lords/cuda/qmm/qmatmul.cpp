@@ -16,11 +16,11 @@
 namespace lords::cuda {
 namespace {
 
-// Measured crossovers on the H100 (docs/BENCHMARKS.md 7.1c, bench-kernels): below them the fused
-// kernel wins. The Hopper prefill kernel (qmm_wgmma.cuh): low-rank scales below 2048 tokens (at 1024
-// it is ahead on o, gate_up and down, behind on qkv; at 2048 behind on all), block scales below 1024
-// (at 1024 behind on all four shapes). The mma.sync kernel: below 128.
-constexpr int64_t kDequantGemmMinTokensHopperLowRank = 2048;
+// Measured crossovers on the H100 (docs/BENCHMARKS.md 7.1d, bench-kernels): below them the fused
+// kernel wins. The Hopper prefill kernel (qmm_wgmma.cuh): low-rank scales below 4096 tokens (at 2048
+// it is ahead on all four Llama-3-8B shapes, at 4096 behind on three), block scales below 1024 (at
+// 1024 behind on all four shapes). The mma.sync kernel: below 128.
+constexpr int64_t kDequantGemmMinTokensHopperLowRank = 4096;
 constexpr int64_t kDequantGemmMinTokensHopperBlock = 1024;
 constexpr int64_t kDequantGemmMinTokens = 128;
 
