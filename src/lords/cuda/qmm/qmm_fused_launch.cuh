@@ -164,14 +164,11 @@ inline int wgmma_tokens(int64_t M) {
   return 256;
 }
 
-// K slices: the fewest that cut the kernel's rounds of tiles, counted in whole-tile times
-// (ceil(tiles * s / slots) / s), by 10 % or more, each slice keeping at least 8 k blocks. That slices
-// where row blocks x token blocks fill less than one wave, and where the last round would run half
-// empty (qkv at 1024 tokens: 192 tiles on 132 SMs take 2 rounds whole, 1.5 in halves), but not where
-// slicing hardly changes the rounds: every slice pays the pipeline's fill and an atomic epilogue
-// (measured: the decode kernel's wave-efficiency rule made 7 slices of 9 k blocks for gate_up at
-// M = 64 and ran 1.3x slower).
-// The kernel is persistent: one block per SM walks the tiles.
+// K is sliced only where row blocks x token blocks fill less than one wave: every slice pays the
+// pipeline's fill and an atomic epilogue, so more slices than the idle SMs need cost more than
+// the last wave's idle SMs (measured: the decode kernel's wave-efficiency rule made 7 slices of
+// 9 k blocks for gate_up at M = 64 and ran 1.3x slower). The kernel is persistent: one block per
+// SM walks the tiles.
 template <class T, int BITS, bool LOWRANK, int RC, int BN>
 void run_wgmma(QmmParams p, cudaStream_t stream) {
   using Tile = WgmmaTile<T, BITS, LOWRANK, RC, BN>;
@@ -188,11 +185,7 @@ void run_wgmma(QmmParams p, cudaStream_t stream) {
   const int64_t gx = (p.M + BN - 1) / BN;
   const int64_t gy = (rows + Tile::kRows - 1) / Tile::kRows;
   const int64_t blocks = p.Kp / 64;
-  int64_t splits = 1;
-  for (int64_t s = 2, best = (gx * gy + slots - 1) / slots; s <= blocks / 8; ++s) {
-    const int64_t rounds = (gx * gy * s + slots - 1) / slots;  // in slice times; whole tiles: / s
-    if (rounds * splits * 10 < best * s * 9) splits = s, best = rounds;  // by 10 % at least
-  }
+  const int64_t splits = std::clamp<int64_t>(slots / (gx * gy), 1, std::max<int64_t>(1, blocks / 8));
   p.groups_per_split = int((blocks + splits - 1) / splits);
   const int64_t gz = (blocks + p.groups_per_split - 1) / p.groups_per_split;
   p.atomic = gz > 1;
