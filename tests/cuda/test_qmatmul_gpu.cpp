@@ -234,6 +234,17 @@ TEST(QmatmulGpu, PrefillTilesTokensRowsAndK) {
     }
 }
 
+TEST(QmatmulGpu, PrefillWalksManyTilesPerBlock) {
+  LORDS_REQUIRE_GPU();
+  // The Hopper kernel is persistent (one block per SM): 19990 rows are 157 row blocks, so with 2 or 3
+  // token blocks every block walks several tiles, and the buffer ring (4 k blocks a tile here) wraps
+  // at a different place in each (other GPUs run the same shapes through the mma.sync kernel).
+  uint32_t seed = 340;
+  check_case({ops::QScaleKind::LowRank, 4, 28, 19990, 200, ActType::F16}, 300, QmmPath::Fused, seed++, true);
+  check_case({ops::QScaleKind::LowRank, 3, 40, 19990, 250, ActType::BF16}, 300, QmmPath::Fused, seed++, true);
+  check_case({ops::QScaleKind::Block, 4, 64, 19990, 200, ActType::F16}, 300, QmmPath::Fused, seed++);
+}
+
 TEST(QmatmulGpu, AwkwardShapes) {
   LORDS_REQUIRE_GPU();
   uint32_t seed = 300;
