@@ -126,11 +126,11 @@ CUtensorMap tensor_map_2d(const void* data, int64_t inner, int64_t outer, ActTyp
     return reinterpret_cast<Encode>(fn);
   }();
   // The swizzle spans the box's rows (box_inner 16-bit elements: 128, 64 or 32 bytes).
+  LORDS_CHECK(box_inner == 64 || box_inner == 32 || box_inner == 16, ErrorKind::Usage,
+              "[qmatmul gpu] a TMA box of {} elements per row (64, 32 or 16)", box_inner);
   const CUtensorMapSwizzle swizzle = box_inner == 64   ? CU_TENSOR_MAP_SWIZZLE_128B
                                      : box_inner == 32 ? CU_TENSOR_MAP_SWIZZLE_64B
                                                        : CU_TENSOR_MAP_SWIZZLE_32B;
-  LORDS_CHECK(box_inner == 64 || box_inner == 32 || box_inner == 16, ErrorKind::Usage,
-              "[qmatmul gpu] a TMA box of {} elements per row (64, 32 or 16)", box_inner);
   CUtensorMap map;
   const cuuint64_t dims[2] = {cuuint64_t(inner), cuuint64_t(outer)};
   const cuuint64_t strides[1] = {cuuint64_t(inner) * 2};

@@ -199,7 +199,7 @@ void run_wgmma(QmmParams p, cudaStream_t stream) {
 }
 
 template <class T, bool LOWRANK, int RC>
-constexpr bool kWgmma256Tokens = !(std::is_same_v<T, __nv_bfloat16> && LOWRANK && RC >= 2);
+constexpr int kWgmmaMaxTokens = std::is_same_v<T, __nv_bfloat16> && LOWRANK && RC >= 2 ? 128 : 256;
 
 // RC: rank chunks of 16 (exact for the decode and Hopper prefill kernels, which have no run-time rank
 // checks; the fused kernel checks at run time and is built for 2 and 4 only).
@@ -232,12 +232,10 @@ void run_for_m(const QmmParams& p, bool dequant, cudaStream_t stream) {
       // The rank chunks are exact (no run-time rank checks between the MMAs).
       // bf16 with a rank above 16 stops at 128: its fp32 scale accumulators leave 256 tokens' worth
       // of accumulators too few registers (ptxas would serialize the MMAs).
-      switch (std::min(wgmma_tokens(p.M), kWgmma256Tokens<T, LOWRANK, RC> ? 256 : 128)) {
+      switch (std::min(wgmma_tokens(p.M), kWgmmaMaxTokens<T, LOWRANK, RC>)) {
         case 64: run_wgmma<T, BITS, LOWRANK, RC, 64>(p, stream); break;
         case 128: run_wgmma<T, BITS, LOWRANK, RC, 128>(p, stream); break;
-        default:
-          if constexpr (kWgmma256Tokens<T, LOWRANK, RC>) run_wgmma<T, BITS, LOWRANK, RC, 256>(p, stream);
-          break;
+        default: run_wgmma<T, BITS, LOWRANK, RC, kWgmmaMaxTokens<T, LOWRANK, RC>>(p, stream); break;
       }
       break;
     case FusedKernel::Fused:

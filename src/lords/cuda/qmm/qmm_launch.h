@@ -17,8 +17,8 @@ FusedKernel fused_kernel_for(const QmmParams& p);
 const char* fused_kernel_name(FusedKernel k);
 
 // TMA map of a row-major (outer, inner) 16-bit tensor in boxes of (box_outer, box_inner), box rows
-// of 64, 32 or 16 elements swizzled in the 128-, 64- or 32-byte mode, zero beyond the tensor. Needs data 16-byte aligned and inner % 8
-// == 0 (for X: QmmParams::x_vec).
+// of 64, 32 or 16 elements swizzled in the 128-, 64- or 32-byte mode, zero beyond the tensor. Needs
+// data 16-byte aligned and inner % 8 == 0 (for X: QmmParams::x_vec).
 CUtensorMap tensor_map_2d(const void* data, int64_t inner, int64_t outer, ActType act, int box_inner, int box_outer);
 
 // Fills the weight part of QmmParams from a GpuQWeight view (rows: all of them).
