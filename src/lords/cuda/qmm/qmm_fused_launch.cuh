@@ -108,7 +108,7 @@ void run_decode(QmmParams p, cudaStream_t stream) {
 // times the waves of blocks, plus kGemvAtomicCost where the slices add into a zeroed Y with atomics
 // (the memset launch: 2.4 us of a 40 us call, about two items). The cluster path (one cluster of
 // `splits` blocks per row range, qmm_gemv.cuh) needs 2..16 slices, at most cluster_cap[splits]
-// clusters at once, and room for its partial sums; Xr^T must fit on both paths.
+// clusters at once, and its partial sums below the table; Xr^T must fit above it on both paths.
 struct GemvSplit {
   int groups_per_split, splits, blocks_per_split;
   bool cluster;
@@ -117,8 +117,9 @@ constexpr double kGemvAtomicCost = 2.0;
 constexpr int kGemvMaxCluster = 16;
 
 struct GemvRoom {
-  size_t most;                               // dynamic shared memory a block can have
-  size_t (*bytes)(int, int, int64_t);        // what it needs for (groups per split, rp, partial-sum slots)
+  size_t below, above;                   // bytes free below and above the pair table
+  size_t (*below_bytes)(int, int64_t);   // (groups per split, partial-sum slots)
+  size_t (*above_bytes)(int, int);       // (groups per split, rp)
 };
 
 inline GemvSplit gemv_split(int64_t tiles, int64_t groups, int sms, int rt, int warps, const GemvRoom& room, int rp,
@@ -137,7 +138,7 @@ inline GemvSplit gemv_split(int64_t tiles, int64_t groups, int sms, int rt, int 
   const int64_t chunks = (tiles + rt - 1) / rt;
   const int64_t most_bx = (chunks + warps - 1) / warps;
   for (int64_t gps = std::min<int64_t>(groups, 64); gps >= 1; --gps) {
-    if (room.bytes(int(gps), rp, 0) > room.most) continue;
+    if (room.above_bytes(int(gps), rp) > room.above) continue;
     if (forced > 0 && gps != std::min<int64_t>(forced, groups)) continue;
     const int64_t splits = (groups + gps - 1) / gps;
     auto consider = [&](int64_t bx, int64_t waves, double extra, bool cluster) {
@@ -145,13 +146,13 @@ inline GemvSplit gemv_split(int64_t tiles, int64_t groups, int sms, int rt, int 
       const double cost = double(waves) * (double(rounds) * double(rt * gps + 1) + 2.0) + extra;
       if (cost < best_cost - 1e-9) best_cost = cost, best = GemvSplit{int(gps), int(splits), int(bx), cluster};
     };
-    {  // one slice, or atomics
+    if (room.below_bytes(int(gps), 0) <= room.below) {  // one slice, or atomics
       const int64_t bx = std::min(std::max<int64_t>(1, sms / splits), most_bx);
       consider(bx, (splits * bx + sms - 1) / sms, splits > 1 ? kGemvAtomicCost : 0.0, false);
     }
     if (clusters && cluster_cap && splits > 1 && splits <= kGemvMaxCluster && cluster_cap[splits] > 0) {
       const int64_t bx = std::min<int64_t>(cluster_cap[splits], most_bx);
-      if (room.bytes(int(gps), rp, gemv_cluster_slots(chunks, bx, warps, rt)) <= room.most) consider(bx, 1, 0.0, true);
+      if (room.below_bytes(int(gps), gemv_cluster_slots(chunks, bx, warps, rt)) <= room.below) consider(bx, 1, 0.0, true);
     }
   }
   return best;
@@ -173,7 +174,7 @@ void run_gemv(QmmParams p, cudaStream_t stream) {
     const DeviceProps& dp = device_props();
     const size_t optin = size_t(dp.smem_per_block_optin);
     LORDS_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(optin)));
-    s.room = GemvRoom{optin, &Smem::bytes};
+    s.room = GemvRoom{Smem::kBelowRoom, optin - (Smem::kTableEnd - 1024), &Smem::below, &Smem::above};
     if (dp.cc_major >= 9) {
       LORDS_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeNonPortableClusterSizeAllowed, 1));
       for (int cs = 2; cs <= kGemvMaxCluster; ++cs) {
@@ -201,8 +202,7 @@ void run_gemv(QmmParams p, cudaStream_t stream) {
   cudaLaunchConfig_t cfg{};
   cfg.gridDim = dim3(unsigned(s.blocks_per_split), unsigned(s.splits));
   cfg.blockDim = dim3(kWarps * 32);
-  cfg.dynamicSmemBytes = Smem::bytes(s.groups_per_split, p.rp,
-                                     s.cluster ? gemv_cluster_slots((tiles + RT - 1) / RT, s.blocks_per_split, kWarps, RT) : 0);
+  cfg.dynamicSmemBytes = Smem::bytes(s.groups_per_split, p.rp);
   cfg.stream = stream;
   cudaLaunchAttribute attr{};
   attr.id = cudaLaunchAttributeClusterDimension;

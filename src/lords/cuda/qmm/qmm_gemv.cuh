@@ -33,28 +33,29 @@
 
 namespace lords::cuda::qmm {
 
-// The pair table starts at the block's first 64 KB-aligned shared address, so that one byte permute
-// of the fragment word with (table | lane * 4) is the lookup's address: no add per lookup (the
-// decode kernel's table base is a register). The address is not a constant: in a cluster launch
-// each block's shared window starts at its own offset of the cluster's (measured: a constant
-// 0x10000 lands in block 0's memory for the others), so each block finds it from its base. Up to
-// 64 KB below the table may go unused; after it come the x slice (kc + 8), the per-row partial sums
-// a cluster reduces (fp32, `slots` of them; none on the atomic path) and (LOWRANK) Xr^T (kc, rp) with
-// row stride rp + 8 (conflict-free ldmatrix), kc = groups_per_split * 64.
+// The pair table sits at this shared-memory address in every block, so that one byte permute of the
+// fragment word with (kLutAt | lane * 4) is the lookup's address: no add per lookup (the decode
+// kernel's table base is a register). Below it: the x slice and the cluster's partial sums; above
+// it: the Xr^T slice.
+constexpr uint32_t kGemvLutAt = 0x10000;
+
+// Shared memory of one block for a K slice of kc = groups_per_split * 64:
+//   below the table (from the dynamic base, at most 1 KB): the x slice (kc + 8), then the per-row
+//   partial sums a cluster reduces (ybuf, fp32, `slots` of them; none on the atomic path);
+//   the table at kGemvLutAt;
+//   above it (LOWRANK): Xr^T (kc, rp) with row stride rp + 8 (conflict-free ldmatrix).
 template <class T, int BITS, bool LOWRANK>
 struct GemvSmem {
-  static constexpr uint32_t kAlign = 0x10000;
-  static constexpr size_t kTableBytes = size_t(PairTable<BITS>::kWords) * 4;
-  __host__ __device__ static size_t x_bytes(int groups_per_split) {
-    return (size_t(groups_per_split) * 64 + 8) * sizeof(T);  // a multiple of 16
-  }
-  __host__ __device__ static size_t xr_bytes(int groups_per_split, int rp) {
+  static constexpr size_t kTableEnd = kGemvLutAt + size_t(PairTable<BITS>::kWords) * 4;
+  // The block's reserved shared memory (1 KB) sits below the dynamic base.
+  static constexpr size_t kBelowRoom = kGemvLutAt - 1024;
+  __host__ __device__ static size_t x_bytes(int groups_per_split) { return (size_t(groups_per_split) * 64 + 8) * sizeof(T); }
+  static size_t below(int groups_per_split, int64_t slots) { return x_bytes(groups_per_split) + size_t(slots) * 4; }
+  static size_t above(int groups_per_split, int rp) {
     return LOWRANK ? size_t(groups_per_split) * 64 * size_t(rp + 8) * sizeof(T) : 0;
   }
-  // Dynamic shared memory to ask for: the worst-case gap to the aligned table, then everything.
-  static size_t bytes(int groups_per_split, int rp, int64_t slots) {
-    return kAlign + kTableBytes + x_bytes(groups_per_split) + size_t(slots) * 4 + xr_bytes(groups_per_split, rp);
-  }
+  // Dynamic shared memory to ask for.
+  static size_t bytes(int groups_per_split, int rp) { return kTableEnd - 1024 + above(groups_per_split, rp); }
 };
 
 // Partial-sum slots of one block on the cluster path: every warp's chunks (the first warp has the
@@ -74,10 +75,10 @@ __device__ __forceinline__ void ldsm_x2_trans(uint32_t (&r)[2], uint32_t addr) {
                : "r"(addr));
 }
 
-// Shared address of the table entry of register pair P of step S; lane_at = table | lane * 4, the
-// table 64 KB-aligned (its address in bytes 2 and 3).
+// Shared address of the table entry of register pair P of step S; lane_at = kGemvLutAt | lane * 4.
 template <int BITS, int S, int P>
 __device__ __forceinline__ uint32_t pair_address(const GroupCodes& c, uint32_t lane_at) {
+  static_assert(kGemvLutAt == 0x10000, "the byte permute puts the table's address in byte 2");
   if constexpr (BITS == 4) return __byte_perm(c.w[S], lane_at, 0x7604 + (P << 4));  // (2, byte P, lane * 4)
   else return (pair_index<BITS, S, P>(c) << 8) | lane_at;
 }
@@ -100,12 +101,10 @@ __global__ void __launch_bounds__(WARPS * 32, 1) qmm_gemv_kernel(const QmmParams
   using Smem = GemvSmem<T, BITS, LOWRANK>;
   extern __shared__ uint4 smem_raw[];
   const int kc = p.groups_per_split * 64;
-  const uint32_t smem_base = smem_addr(smem_raw);
-  const uint32_t lut_at = (smem_base + Smem::kAlign - 1) & ~(Smem::kAlign - 1);
-  char* const lut_gen = reinterpret_cast<char*>(smem_raw) + (lut_at - smem_base);
-  uint32_t* lut = reinterpret_cast<uint32_t*>(lut_gen);
-  T* xs = reinterpret_cast<T*>(lut_gen + Smem::kTableBytes);
-  float* ybuf = reinterpret_cast<float*>(lut_gen + Smem::kTableBytes + Smem::x_bytes(p.groups_per_split));
+  T* xs = reinterpret_cast<T*>(smem_raw);
+  float* ybuf = reinterpret_cast<float*>(reinterpret_cast<char*>(smem_raw) + Smem::x_bytes(p.groups_per_split));
+  uint32_t* lut = reinterpret_cast<uint32_t*>(reinterpret_cast<char*>(smem_raw) + (kGemvLutAt - smem_addr(smem_raw)));
+  T* xr = reinterpret_cast<T*>(lut + PairTable<BITS>::kWords);  // Xr^T (kc, rp), row stride rp + 8
   const int xr_stride = p.rp + 8;
 
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
@@ -123,14 +122,13 @@ __global__ void __launch_bounds__(WARPS * 32, 1) qmm_gemv_kernel(const QmmParams
   const int n_items = my_chunks * ng;
   const int64_t rt_first = p.row_begin / 16 + w0 * RT;  // first row tile of the first chunk
   auto chunk_valid = [&](int j) { return int(min(int64_t(RT), tiles - (w0 + int64_t(j) * wstride) * RT)); };
-  // The launcher's bound: everything within the block's memory.
+  // The launcher's bounds: the cluster path's partial sums below the table, Xr^T within the block's memory.
   const bool cluster_reduce = !p.atomic && gridDim.y > 1;
   const int64_t slots = cluster_reduce ? gemv_cluster_slots(chunks, gridDim.x, WARPS, RT) : 0;
-  T* xr = reinterpret_cast<T*>(ybuf + slots);  // Xr^T (kc, rp), row stride rp + 8
   if (tid == 0) {
     uint32_t dyn;
     asm("mov.u32 %0, %%dynamic_smem_size;" : "=r"(dyn));
-    if (smem_addr(xr + (LOWRANK ? kc * xr_stride : 0)) > smem_base + dyn) __trap();
+    if (smem_addr(ybuf + slots) > kGemvLutAt || smem_addr(xr + (LOWRANK ? kc * xr_stride : 0)) > smem_addr(smem_raw) + dyn) __trap();
   }
 
   // The load stream walks pointers: one add per item, one more per chunk.
@@ -221,7 +219,7 @@ __global__ void __launch_bounds__(WARPS * 32, 1) qmm_gemv_kernel(const QmmParams
   };
   zero_acc();
 
-  const uint32_t lane_at = lut_at | uint32_t(lane) * 4;
+  const uint32_t lane_at = kGemvLutAt | uint32_t(lane) * 4;
   // ldmatrix.trans of Xr^T: matrix l/8 = (k half (l/8) & 1, columns 8 * (l/16)), row l % 8.
   const uint32_t xr_lane = smem_addr(xr + (((lane >> 3) & 1) * 8 + (lane & 7)) * xr_stride + (lane >> 4) * 8);
   const uint32_t xr_step_bytes = 16 * xr_stride * sizeof(T);
