@@ -197,21 +197,6 @@ TEST(QmatmulGpu, SingleTokenWalksManyChunksAndSlices) {
   }
 }
 
-TEST(QmatmulGpu, SingleTokenAddsKSlicesInAClusterOrWithAtomics) {
-  LORDS_REQUIRE_GPU();
-  // Y starts as NaN (check_case), so a row that no cluster block stores fails. On sm_90 the K slices
-  // of up to 16 blocks add up in a cluster; K = 16000 at rank 60 needs more slices than that (a
-  // slice's Xr^T must fit above the pair table), so it takes the atomic path; rank 28 and block
-  // scales fit 16 slices; K = 300 makes a cluster of 5. LORDS_QMM_GEMV_CLUSTER=0 runs all of them
-  // on the atomic path.
-  uint32_t seed = 330;
-  check_case({ops::QScaleKind::LowRank, 4, 60, 3000, 16000, ActType::F16}, 1, QmmPath::Fused, seed++, true);
-  check_case({ops::QScaleKind::LowRank, 3, 28, 5000, 16000, ActType::BF16}, 1, QmmPath::Fused, seed++, true);
-  check_case({ops::QScaleKind::Block, 4, 64, 3000, 16000, ActType::F16}, 1, QmmPath::Fused, seed++);
-  check_case({ops::QScaleKind::LowRank, 4, 20, 100, 300, ActType::F16}, 1, QmmPath::Fused, seed++, true);
-  check_case({ops::QScaleKind::LowRank, 2, 64, 40000, 640, ActType::F16}, 1, QmmPath::Fused, seed++, true);
-}
-
 TEST(QmatmulGpu, NamesTheKernelEachCallRuns) {
   LORDS_REQUIRE_GPU();
   std::mt19937 rng(290);

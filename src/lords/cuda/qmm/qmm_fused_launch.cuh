@@ -105,55 +105,30 @@ void run_decode(QmmParams p, cudaStream_t stream) {
 // K slices and blocks for the single-token kernel: every SM holds one persistent block; a block of
 // slice y walks chunks of RT row tiles over groups_per_split groups. The estimate is the busiest
 // warp's items (RT tiles x one group each) plus one per chunk (its reduction) and a block's start,
-// times the waves of blocks, plus kGemvAtomicCost where the slices add into a zeroed Y with atomics
-// (the memset launch: 2.4 us of a 40 us call, about two items). The cluster path (one cluster of
-// `splits` blocks per row range, qmm_gemv.cuh) needs 2..16 slices, at most cluster_cap[splits]
-// clusters at once, and its partial sums below the table; Xr^T must fit above it on both paths.
+// times the waves of blocks;
+// a slice must fit below the pair table (GemvSmem::kSliceRoom).
 struct GemvSplit {
   int groups_per_split, splits, blocks_per_split;
-  bool cluster;
 };
-constexpr double kGemvAtomicCost = 2.0;
-constexpr int kGemvMaxCluster = 16;
-
-struct GemvRoom {
-  size_t below, above;                   // bytes free below and above the pair table
-  size_t (*below_bytes)(int, int64_t);   // (groups per split, partial-sum slots)
-  size_t (*above_bytes)(int, int);       // (groups per split, rp)
-};
-
-inline GemvSplit gemv_split(int64_t tiles, int64_t groups, int sms, int rt, int warps, const GemvRoom& room, int rp,
-                            const int* cluster_cap) {
+inline GemvSplit gemv_split(int64_t tiles, int64_t groups, int sms, int rt, int warps, size_t room,
+                            size_t (*slice_bytes)(int, int), int rp) {
   static const int forced = [] {
     const char* e = std::getenv("LORDS_QMM_GEMV_GROUPS");
     return e ? std::atoi(e) : 0;
   }();
-  // LORDS_QMM_GEMV_CLUSTER=0: the atomic path only (measuring the cluster path against it).
-  static const bool clusters = [] {
-    const char* e = std::getenv("LORDS_QMM_GEMV_CLUSTER");
-    return !(e && std::atoi(e) == 0);
-  }();
-  GemvSplit best{1, int(groups), 1, false};
+  GemvSplit best{1, int(groups), 1};
   double best_cost = 1e300;
   const int64_t chunks = (tiles + rt - 1) / rt;
-  const int64_t most_bx = (chunks + warps - 1) / warps;
   for (int64_t gps = std::min<int64_t>(groups, 64); gps >= 1; --gps) {
-    if (room.above_bytes(int(gps), rp) > room.above) continue;
+    if (slice_bytes(int(gps), rp) > room) continue;
     if (forced > 0 && gps != std::min<int64_t>(forced, groups)) continue;
     const int64_t splits = (groups + gps - 1) / gps;
-    auto consider = [&](int64_t bx, int64_t waves, double extra, bool cluster) {
-      const int64_t rounds = (chunks + bx * warps - 1) / (bx * warps);
-      const double cost = double(waves) * (double(rounds) * double(rt * gps + 1) + 2.0) + extra;
-      if (cost < best_cost - 1e-9) best_cost = cost, best = GemvSplit{int(gps), int(splits), int(bx), cluster};
-    };
-    if (room.below_bytes(int(gps), 0) <= room.below) {  // one slice, or atomics
-      const int64_t bx = std::min(std::max<int64_t>(1, sms / splits), most_bx);
-      consider(bx, (splits * bx + sms - 1) / sms, splits > 1 ? kGemvAtomicCost : 0.0, false);
-    }
-    if (clusters && cluster_cap && splits > 1 && splits <= kGemvMaxCluster && cluster_cap[splits] > 0) {
-      const int64_t bx = std::min<int64_t>(cluster_cap[splits], most_bx);
-      if (room.below_bytes(int(gps), gemv_cluster_slots(chunks, bx, warps, rt)) <= room.below) consider(bx, 1, 0.0, true);
-    }
+    int64_t bx = std::max<int64_t>(1, sms / splits);
+    bx = std::min(bx, (chunks + warps - 1) / warps);
+    const int64_t rounds = (chunks + bx * warps - 1) / (bx * warps);
+    const int64_t waves = (splits * bx + sms - 1) / sms;  // more slices than SMs: blocks queue
+    const double cost = double(waves) * (double(rounds) * double(rt * gps + 1) + 2.0);
+    if (cost < best_cost - 1e-9) best_cost = cost, best = GemvSplit{int(gps), int(splits), int(bx)};
   }
   return best;
 }
@@ -163,52 +138,15 @@ void run_gemv(QmmParams p, cudaStream_t stream) {
   constexpr int kWarps = 16;
   using Smem = GemvSmem<T, BITS, LOWRANK>;
   auto kernel = qmm_gemv_kernel<T, BITS, LOWRANK, JC, RT, kWarps, PF>;
-  // Once per instantiation: the shared-memory limit, and (sm_90+) how many clusters of each size run
-  // at once with one block per SM (0: that size cannot launch).
-  struct Setup {
-    GemvRoom room;
-    int cluster_cap[kGemvMaxCluster + 1] = {};
-  };
-  static const Setup setup = [&] {
-    Setup s;
-    const DeviceProps& dp = device_props();
-    const size_t optin = size_t(dp.smem_per_block_optin);
-    LORDS_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(optin)));
-    s.room = GemvRoom{Smem::kBelowRoom, optin - (Smem::kTableEnd - 1024), &Smem::below, &Smem::above};
-    if (dp.cc_major >= 9) {
-      LORDS_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeNonPortableClusterSizeAllowed, 1));
-      for (int cs = 2; cs <= kGemvMaxCluster; ++cs) {
-        cudaLaunchConfig_t cfg{};
-        cfg.gridDim = dim3(1, unsigned(cs));
-        cfg.blockDim = dim3(kWarps * 32);
-        cfg.dynamicSmemBytes = optin;
-        cudaLaunchAttribute attr{};
-        attr.id = cudaLaunchAttributeClusterDimension;
-        attr.val.clusterDim.x = 1, attr.val.clusterDim.y = unsigned(cs), attr.val.clusterDim.z = 1;
-        cfg.attrs = &attr, cfg.numAttrs = 1;
-        int n = 0;
-        if (cudaOccupancyMaxActiveClusters(&n, kernel, &cfg) != cudaSuccess) n = 0, (void)cudaGetLastError();
-        s.cluster_cap[cs] = n;
-      }
-    }
-    return s;
+  static const int sms = [&] {
+    LORDS_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(Smem::kBytes)));
+    return device_props().sm_count;
   }();
-  const int sms = device_props().sm_count;
   const int64_t tiles = (p.row_end - p.row_begin + 15) / 16;
-  const GemvSplit s = gemv_split(tiles, p.Kp / 64, sms, RT, kWarps, setup.room, p.rp, setup.cluster_cap);
+  const GemvSplit s = gemv_split(tiles, p.Kp / 64, sms, RT, kWarps, Smem::kSliceRoom, &Smem::slices, p.rp);
   p.groups_per_split = s.groups_per_split;
-  p.atomic = s.splits > 1 && !s.cluster;
-  if (p.atomic) LORDS_CUDA_CHECK(cudaMemsetAsync(p.Y, 0, size_t(p.N) * sizeof(float), stream));
-  cudaLaunchConfig_t cfg{};
-  cfg.gridDim = dim3(unsigned(s.blocks_per_split), unsigned(s.splits));
-  cfg.blockDim = dim3(kWarps * 32);
-  cfg.dynamicSmemBytes = Smem::bytes(s.groups_per_split, p.rp);
-  cfg.stream = stream;
-  cudaLaunchAttribute attr{};
-  attr.id = cudaLaunchAttributeClusterDimension;
-  attr.val.clusterDim.x = 1, attr.val.clusterDim.y = unsigned(s.splits), attr.val.clusterDim.z = 1;
-  if (s.cluster) cfg.attrs = &attr, cfg.numAttrs = 1;
-  LORDS_CUDA_CHECK(cudaLaunchKernelEx(&cfg, kernel, p));
+  if (s.splits > 1) LORDS_CUDA_CHECK(cudaMemsetAsync(p.Y, 0, size_t(p.N) * sizeof(float), stream));
+  kernel<<<dim3(unsigned(s.blocks_per_split), unsigned(s.splits)), kWarps * 32, Smem::kBytes, stream>>>(p);
   LORDS_CUDA_CHECK_LAUNCH();
 }
 

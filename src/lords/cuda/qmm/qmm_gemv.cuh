@@ -18,16 +18,8 @@
 //   so the block's start (pair table, Xr^T slice) is paid once per block instead of once per 256 rows;
 // - the code stream walks a pointer (one add per item) instead of recomputing 64-bit addresses;
 // - the pair table at a fixed shared address, so that the lookup address is one byte permute.
-// K slices (grid y) are added up in one of two ways. On sm_90 the K slices of a row range form one
-// thread-block cluster: each block keeps its rows' partial sums in shared memory, and after a cluster
-// barrier each block adds up its share of the rows over the cluster's blocks (distributed shared
-// memory) and stores them. So Y needs no zeroing and no atomics: the memset launch that the atomic
-// path needs cost 2.4 us of a 40 us gate_up call, measured (docs/BENCHMARKS.md 7.1e). Where a slice's
-// Xr^T or the partial sums do not fit, or more than 16 slices are needed, the slices add into a
-// zeroed Y with atomics (p.atomic).
+// The K slices' partial sums are added into Y with atomics when there is more than one.
 #pragma once
-
-#include <cooperative_groups.h>
 
 #include "lords/cuda/qmm/qmm_decode.cuh"
 
@@ -35,34 +27,22 @@ namespace lords::cuda::qmm {
 
 // The pair table sits at this shared-memory address in every block, so that one byte permute of the
 // fragment word with (kLutAt | lane * 4) is the lookup's address: no add per lookup (the decode
-// kernel's table base is a register). Below it: the x slice and the cluster's partial sums; above
-// it: the Xr^T slice.
+// kernel's table base is a register). Below it: the x slice and the Xr^T slice.
 constexpr uint32_t kGemvLutAt = 0x10000;
 
-// Shared memory of one block for a K slice of kc = groups_per_split * 64:
-//   below the table (from the dynamic base, at most 1 KB): the x slice (kc + 8), then the per-row
-//   partial sums a cluster reduces (ybuf, fp32, `slots` of them; none on the atomic path);
-//   the table at kGemvLutAt;
-//   above it (LOWRANK): Xr^T (kc, rp) with row stride rp + 8 (conflict-free ldmatrix).
 template <class T, int BITS, bool LOWRANK>
 struct GemvSmem {
-  static constexpr size_t kTableEnd = kGemvLutAt + size_t(PairTable<BITS>::kWords) * 4;
-  // The block's reserved shared memory (1 KB) sits below the dynamic base.
-  static constexpr size_t kBelowRoom = kGemvLutAt - 1024;
-  __host__ __device__ static size_t x_bytes(int groups_per_split) { return (size_t(groups_per_split) * 64 + 8) * sizeof(T); }
-  static size_t below(int groups_per_split, int64_t slots) { return x_bytes(groups_per_split) + size_t(slots) * 4; }
-  static size_t above(int groups_per_split, int rp) {
-    return LOWRANK ? size_t(groups_per_split) * 64 * size_t(rp + 8) * sizeof(T) : 0;
+  // Bytes of the slices below the table for groups_per_split * 64 k.
+  static size_t slices(int groups_per_split, int rp) {
+    const size_t kc = size_t(groups_per_split) * 64;
+    return (kc + 8) * sizeof(T) + (LOWRANK ? kc * size_t(rp + 8) * sizeof(T) : 0);
   }
-  // Dynamic shared memory to ask for.
-  static size_t bytes(int groups_per_split, int rp) { return kTableEnd - 1024 + above(groups_per_split, rp); }
-};
 
-// Partial-sum slots of one block on the cluster path: every warp's chunks (the first warp has the
-// most) x RT row tiles x 16 rows.
-__host__ __device__ inline int64_t gemv_cluster_slots(int64_t chunks, int64_t blocks_per_split, int warps, int rt) {
-  return (chunks + blocks_per_split * warps - 1) / (blocks_per_split * warps) * warps * rt * 16;
-}
+  // Room the slices may take: the table's address less the block's reserved shared memory (1 KB).
+  static constexpr size_t kSliceRoom = kGemvLutAt - 1024;
+  // Dynamic shared memory to ask for (its start is at most kGemvLutAt - kSliceRoom).
+  static constexpr size_t kBytes = kGemvLutAt + size_t(PairTable<BITS>::kWords) * 4;
+};
 
 __device__ __forceinline__ void ldsm_x4_trans(uint32_t (&r)[4], uint32_t addr) {
   asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
@@ -98,14 +78,12 @@ __global__ void __launch_bounds__(WARPS * 32, 1) qmm_gemv_kernel(const QmmParams
   using T2 = typename A::T2;
   static_assert(LOWRANK || JC == 1, "block scales use one column tile");
   constexpr int kThreads = WARPS * 32;
-  using Smem = GemvSmem<T, BITS, LOWRANK>;
   extern __shared__ uint4 smem_raw[];
   const int kc = p.groups_per_split * 64;
   T* xs = reinterpret_cast<T*>(smem_raw);
-  float* ybuf = reinterpret_cast<float*>(reinterpret_cast<char*>(smem_raw) + Smem::x_bytes(p.groups_per_split));
-  uint32_t* lut = reinterpret_cast<uint32_t*>(reinterpret_cast<char*>(smem_raw) + (kGemvLutAt - smem_addr(smem_raw)));
-  T* xr = reinterpret_cast<T*>(lut + PairTable<BITS>::kWords);  // Xr^T (kc, rp), row stride rp + 8
+  T* xr = xs + kc + 8;  // Xr^T (kc, rp) with row stride rp + 8: conflict-free ldmatrix
   const int xr_stride = p.rp + 8;
+  uint32_t* lut = reinterpret_cast<uint32_t*>(reinterpret_cast<char*>(smem_raw) + (kGemvLutAt - smem_addr(smem_raw)));
 
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   const int g = lane >> 2, t = lane & 3;
@@ -113,6 +91,7 @@ __global__ void __launch_bounds__(WARPS * 32, 1) qmm_gemv_kernel(const QmmParams
   const int64_t g_begin = int64_t(blockIdx.y) * p.groups_per_split;
   const int ng = int(min(int64_t(p.groups_per_split), groups_total - g_begin));
   const int64_t kbase = g_begin * 64;
+  if (tid == 0 && smem_addr(xr + (LOWRANK ? kc * xr_stride : 0)) > kGemvLutAt) __trap();  // launcher's bound
 
   // This warp's chunks and items.
   const int64_t tiles = (p.row_end - p.row_begin + 15) / 16;  // row tiles with codes
@@ -122,14 +101,6 @@ __global__ void __launch_bounds__(WARPS * 32, 1) qmm_gemv_kernel(const QmmParams
   const int n_items = my_chunks * ng;
   const int64_t rt_first = p.row_begin / 16 + w0 * RT;  // first row tile of the first chunk
   auto chunk_valid = [&](int j) { return int(min(int64_t(RT), tiles - (w0 + int64_t(j) * wstride) * RT)); };
-  // The launcher's bounds: the cluster path's partial sums below the table, Xr^T within the block's memory.
-  const bool cluster_reduce = !p.atomic && gridDim.y > 1;
-  const int64_t slots = cluster_reduce ? gemv_cluster_slots(chunks, gridDim.x, WARPS, RT) : 0;
-  if (tid == 0) {
-    uint32_t dyn;
-    asm("mov.u32 %0, %%dynamic_smem_size;" : "=r"(dyn));
-    if (smem_addr(ybuf + slots) > kGemvLutAt || smem_addr(xr + (LOWRANK ? kc * xr_stride : 0)) > smem_addr(smem_raw) + dyn) __trap();
-  }
 
   // The load stream walks pointers: one add per item, one more per chunk.
   const int64_t chunk_rows = wstride * RT * 16;
@@ -178,32 +149,24 @@ __global__ void __launch_bounds__(WARPS * 32, 1) qmm_gemv_kernel(const QmmParams
       for (int rt = 0; rt < RT; ++rt) cw[s][rt] = GroupCodes{{0, 0, 0, 0}};
   }
 
-  // 2. A^T's slice into Xr^T's rows and this slice of x (zero beyond K) in one round trip; the pair
-  // table while they travel; then (LOWRANK) Xr^T = A^T scaled by x per k, in place.
-  const int per_row = p.rp / 8;  // 16-byte chunks of an A^T row
-  if constexpr (LOWRANK) {
-    const T* AT = static_cast<const T*>(p.AT);
-    for (int i = tid; i < ng * 64 * per_row; i += kThreads) {
-      const int kr = i / per_row, c8 = i - kr * per_row;
-      cp_async16(xr + kr * xr_stride + c8 * 8, AT + (kbase + kr) * p.rp + c8 * 8);
-    }
-  }
+  // 2. The pair table; this slice of x (zero beyond K); (LOWRANK) Xr^T = A^T scaled by x per k.
+  build_pair_table<T, BITS>(lut, p.levels, tid, kThreads);
   load_x_tile<T>(xs, kc + 8, static_cast<const T*>(p.X), 1, p.K, p.x_vec, 0, 1, kbase, kc, tid, kThreads);
   cp_async_commit();
-  build_pair_table<T, BITS>(lut, p.levels, tid, kThreads);
   cp_async_wait<0>();
   __syncthreads();
   if constexpr (LOWRANK) {
+    const uint4* AT = static_cast<const uint4*>(p.AT);
+    const int per_row = p.rp / 8;
     for (int i = tid; i < ng * 64 * per_row; i += kThreads) {
-      const int kr = i / per_row, c8 = i - kr * per_row;
-      uint4* d = reinterpret_cast<uint4*>(xr + kr * xr_stride + c8 * 8);
-      uint4 v = *d;
+      const int kr = i / per_row, c8 = i % per_row;
+      uint4 v = AT[(kbase + kr) * per_row + c8];
       T2 xk;
       xk.x = xk.y = xs[kr];
       T2* e = reinterpret_cast<T2*>(&v);
 #pragma unroll
       for (int q = 0; q < 4; ++q) e[q] = __hmul2(e[q], xk);
-      *d = v;
+      *reinterpret_cast<uint4*>(xr + kr * xr_stride + c8 * 8) = v;
     }
     __syncthreads();
   }
@@ -284,11 +247,9 @@ __global__ void __launch_bounds__(WARPS * 32, 1) qmm_gemv_kernel(const QmmParams
 
   // Rows g and g + 8 of each tile of a chunk: y = sum_j B[row, j] Z[row, j] (LOWRANK), reduced over
   // the four lanes t of a row. B is read at the chunk's first group (bq), so it has long arrived.
-  const bool atomic = p.atomic != 0;
+  const bool atomic = gridDim.y > 1;
   const T* bptr = static_cast<const T*>(p.B) + (rt_first * 16 + g) * p.rp + 2 * t;
   int64_t row0 = rt_first * 16 + g;  // row g of the compute stream's chunk
-  // The cluster path's slot of row g of tile 0 of the compute stream's chunk (chunk j of this warp).
-  int slot0 = warp * RT * 16 + g;
   uint32_t bq[RT][JC][2];
   auto load_b = [&](int nv) {
     if constexpr (LOWRANK) {
@@ -323,10 +284,7 @@ __global__ void __launch_bounds__(WARPS * 32, 1) qmm_gemv_kernel(const QmmParams
       } else {
         y0 = acc[rt][0][0], y8 = acc[rt][0][1];
       }
-      if (t == 0 && cluster_reduce) {
-        ybuf[slot0 + rt * 16] = y0;
-        ybuf[slot0 + rt * 16 + 8] = y8;
-      } else if (t == 0) {
+      if (t == 0) {
         if (row < p.N) {
           if (atomic) atomicAdd(p.Y + row, y0);
           else p.Y[row] = y0;
@@ -338,7 +296,6 @@ __global__ void __launch_bounds__(WARPS * 32, 1) qmm_gemv_kernel(const QmmParams
       }
     }
     zero_acc();
-    slot0 += WARPS * RT * 16;
     row0 += chunk_rows;
     bptr += chunk_rows * p.rp;
   };
@@ -359,35 +316,6 @@ __global__ void __launch_bounds__(WARPS * 32, 1) qmm_gemv_kernel(const QmmParams
         }
       }
     }
-  }
-
-  // 4. The cluster path: the blocks of one cluster hold the same rows' partial sums over their K
-  // slices; block y of the cluster adds up its share of the slots over all of them (distributed
-  // shared memory) and stores those rows of Y. No atomics, so Y needs no zeroing beforehand.
-  if (cluster_reduce) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    namespace cg = cooperative_groups;
-    cg::cluster_group cluster = cg::this_cluster();
-    cluster.sync();  // every block's partial sums written and visible
-    const int cs = int(gridDim.y), me = int(blockIdx.y);
-    const int64_t share = (slots + cs - 1) / cs;
-    for (int64_t l = me * share + tid; l < min(slots, (me + 1) * share); l += kThreads) {
-      const int r16 = int(l % 16);
-      const int64_t q = l / 16;
-      const int rt = int(q % RT), wp = int(q / RT % WARPS);
-      const int64_t j = q / (int64_t(RT) * WARPS);
-      const int64_t c = int64_t(blockIdx.x) * WARPS + wp + j * wstride;
-      const int64_t tile = c * RT + rt;
-      const int64_t row = (p.row_begin / 16 + tile) * 16 + r16;
-      if (c >= chunks || tile >= tiles || row >= p.N) continue;
-      float sum = 0.f;
-      for (int b = 0; b < cs; ++b) sum += *cluster.map_shared_rank(ybuf + l, b);
-      p.Y[row] = sum;
-    }
-    cluster.sync();  // no block leaves while another still reads its shared memory
-#else
-    __trap();  // the launcher takes this path on sm_90 and newer only
-#endif
   }
 }
 
