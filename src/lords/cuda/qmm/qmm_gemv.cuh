@@ -149,24 +149,33 @@ __global__ void __launch_bounds__(WARPS * 32, 1) qmm_gemv_kernel(const QmmParams
       for (int rt = 0; rt < RT; ++rt) cw[s][rt] = GroupCodes{{0, 0, 0, 0}};
   }
 
-  // 2. The pair table; this slice of x (zero beyond K); (LOWRANK) Xr^T = A^T scaled by x per k.
-  build_pair_table<T, BITS>(lut, p.levels, tid, kThreads);
+  // 2. A^T's slice straight into Xr^T's rows and this slice of x (zero beyond K), in one round trip,
+  // with the pair table built while they travel; then (LOWRANK) Xr^T = A^T scaled by x per k, in place.
+  // (A^T used to be read only after x had arrived: two round trips before the first item.)
+  const int per_row = p.rp / 8;  // 16-byte chunks of an A^T row
+  if constexpr (LOWRANK) {
+    const T* AT = static_cast<const T*>(p.AT);
+    for (int i = tid; i < ng * 64 * per_row; i += kThreads) {
+      const int kr = i / per_row, c8 = i - kr * per_row;
+      cp_async16(xr + kr * xr_stride + c8 * 8, AT + (kbase + kr) * p.rp + c8 * 8);
+    }
+  }
   load_x_tile<T>(xs, kc + 8, static_cast<const T*>(p.X), 1, p.K, p.x_vec, 0, 1, kbase, kc, tid, kThreads);
   cp_async_commit();
+  build_pair_table<T, BITS>(lut, p.levels, tid, kThreads);
   cp_async_wait<0>();
   __syncthreads();
   if constexpr (LOWRANK) {
-    const uint4* AT = static_cast<const uint4*>(p.AT);
-    const int per_row = p.rp / 8;
     for (int i = tid; i < ng * 64 * per_row; i += kThreads) {
-      const int kr = i / per_row, c8 = i % per_row;
-      uint4 v = AT[(kbase + kr) * per_row + c8];
+      const int kr = i / per_row, c8 = i - kr * per_row;
+      uint4* d = reinterpret_cast<uint4*>(xr + kr * xr_stride + c8 * 8);
+      uint4 v = *d;
       T2 xk;
       xk.x = xk.y = xs[kr];
       T2* e = reinterpret_cast<T2*>(&v);
 #pragma unroll
       for (int q = 0; q < 4; ++q) e[q] = __hmul2(e[q], xk);
-      *reinterpret_cast<uint4*>(xr + kr * xr_stride + c8 * 8) = v;
+      *d = v;
     }
     __syncthreads();
   }
