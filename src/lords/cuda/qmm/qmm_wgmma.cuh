@@ -167,59 +167,18 @@ __global__ void __launch_bounds__(WgmmaTile<T, BITS, LOWRANK, RC, BN>::kThreads,
   const int kb_per_scale = p.G / 64;
   const T* scales = static_cast<const T*>(p.scales);
 
-  // This warp's 16 rows of a tile, and the loads that start it: the first PF blocks of codes and (LOWRANK)
-  // the B fragments of the scale tile. A tile's are issued before the previous tile's epilogue, so that
-  // its stores cover their latency instead of the new tile waiting for them.
-  struct WarpTile {
-    int kb_begin, kb_end, tok0;
-    int64_t rt_index, row0;
-    bool valid;
-    const uint8_t* codes;     // this row tile's codes
-    const uint16_t* srow0;    // its block scales, row g (row g + 8 follows 8 rows on)
-  };
-  auto warp_tile = [&](int64_t tile) {
-    const WgmmaTilePos q = wgmma_tile_pos<BN>(p, tile, gx, gy);
-    WarpTile w;
-    w.kb_begin = q.kb_begin, w.kb_end = q.kb_end, w.tok0 = q.tok0;
-    w.rt_index = p.row_begin / 16 + q.rb * (4 * Tile::kConsumers) + warp;
-    w.row0 = w.rt_index * 16;
-    w.valid = w.row0 < p.row_end;
-    w.codes = p.codes + w.rt_index * p.code_rt_stride;
-    w.srow0 = reinterpret_cast<const uint16_t*>(scales) + (w.row0 + g) * p.nblocks;
-    return w;
-  };
-  // Codes of block kb (zero beyond the tile's blocks or rows); block scales, one per row and k block:
-  // rows g and g + 8 of the tile, k blocks per scale.
-  auto load_codes = [&](KBlockCodes& c, const WarpTile& w, int kb) {
-    if (w.valid && kb < w.kb_end) {
-      load_group<BITS>(c.c, w.codes + int64_t(kb) * p.code_group_stride, lane);
-      if (scale_per_block) {
-        const int blk = kb / kb_per_scale;
-        c.s = uint32_t(w.srow0[blk]) | (uint32_t(w.srow0[8 * p.nblocks + blk]) << 16);
-      }
-    } else {
-      c.c = GroupCodes{{0, 0, 0, 0}};
-      c.s = 0;
-    }
-  };
-  KBlockCodes cw[PF];
-  uint32_t bf[1][RC][4];
-  auto start_loads = [&](const WarpTile& w) {
-    if constexpr (LOWRANK) load_b_tiles<T, 1, RC>(bf, static_cast<const T*>(p.B), w.rt_index, w.valid ? 1 : 0, p.rp, lane);
-#pragma unroll
-    for (int i = 0; i < PF; ++i) load_codes(cw[i], w, w.kb_begin + i);
-  };
-
   uint32_t it = 0;  // the producer's count, kept in step
-  WarpTile next = warp_tile(blockIdx.x);
-  if (blockIdx.x < tiles) start_loads(next);
   for (int64_t tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
-    const WarpTile wt = next;
-    const int kb_begin = wt.kb_begin, kb_end = wt.kb_end, tok0 = wt.tok0;
+    const WgmmaTilePos q = wgmma_tile_pos<BN>(p, tile, gx, gy);
+    const int kb_begin = q.kb_begin, kb_end = q.kb_end, tok0 = q.tok0;
     const uint32_t it0 = it - uint32_t(kb_begin);  // buffer use of block kb: it0 + kb
     it += uint32_t(kb_end - kb_begin);
-    const bool valid = wt.valid;
-    const int64_t row0 = wt.row0;
+    const int64_t rt_index = p.row_begin / 16 + q.rb * (4 * Tile::kConsumers) + warp;
+    const bool valid = rt_index * 16 < p.row_end;
+    const int64_t row0 = rt_index * 16;
+
+    uint32_t bf[1][RC][4];
+    if constexpr (LOWRANK) load_b_tiles<T, 1, RC>(bf, static_cast<const T*>(p.B), rt_index, valid ? 1 : 0, p.rp, lane);
 
     auto stage_ready = [&](int kb) {
       const uint32_t u = it0 + uint32_t(kb);
@@ -241,10 +200,30 @@ __global__ void __launch_bounds__(WgmmaTile<T, BITS, LOWRANK, RC, BN>::kThreads,
       }
     };
 
+    const uint8_t* codes = p.codes + rt_index * p.code_rt_stride;
+    // Block scales, one per row and k block: rows g and g + 8 of this tile, k blocks per scale.
+    const uint16_t* srow0 = reinterpret_cast<const uint16_t*>(scales) + (row0 + g) * p.nblocks;
+    const uint16_t* srow8 = srow0 + 8 * p.nblocks;
+    auto load_codes = [&](KBlockCodes& c, int kb) {
+      if (valid && kb < kb_end) {
+        load_group<BITS>(c.c, codes + int64_t(kb) * p.code_group_stride, lane);
+        if (scale_per_block) {
+          const int blk = kb / kb_per_scale;
+          c.s = uint32_t(srow0[blk]) | (uint32_t(srow8[blk]) << 16);
+        }
+      } else {
+        c.c = GroupCodes{{0, 0, 0, 0}};
+        c.s = 0;
+      }
+    };
+
     float acc[MMA::kAcc];
 #pragma unroll
     for (int i = 0; i < MMA::kAcc; ++i) acc[i] = 0.f;
 
+    KBlockCodes cw[PF];
+#pragma unroll
+    for (int i = 0; i < PF; ++i) load_codes(cw[i], kb_begin + i);
     if constexpr (LOWRANK) {
       stage_ready(kb_begin);
       wgmma_fence();
@@ -261,7 +240,7 @@ __global__ void __launch_bounds__(WgmmaTile<T, BITS, LOWRANK, RC, BN>::kThreads,
     auto kblock = [&](int kb, auto PAR_) {
       constexpr int PAR = decltype(PAR_)::value;
       const KBlockCodes c = cw[PAR];
-      load_codes(cw[PAR], wt, kb + PF);
+      load_codes(cw[PAR], kb + PF);
       auto step = [&](auto S_) {
         constexpr int S = decltype(S_)::value;
         uint32_t lev[4], w[4];
@@ -319,12 +298,6 @@ __global__ void __launch_bounds__(WgmmaTile<T, BITS, LOWRANK, RC, BN>::kThreads,
     wgmma_wait<0>();
     wgmma_fence_operands(acc);
     release(kb_end - 1);
-    // The next tile's first loads, before this one's epilogue (cw and bf are free: the last MMA that
-    // read bf has been waited for).
-    if (tile + gridDim.x < tiles) {
-      next = warp_tile(tile + gridDim.x);
-      start_loads(next);
-    }
 
     // acc[4j + i]: row g + 8 (i / 2) of this warp's tile, token 8j + 2t + i % 2.
     if (!p.atomic && p.N % 2 == 0 && (reinterpret_cast<uintptr_t>(p.Y) & 7) == 0) {
