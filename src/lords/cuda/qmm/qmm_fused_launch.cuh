@@ -190,10 +190,30 @@ void run_wgmma(QmmParams p, cudaStream_t stream) {
   const int64_t gz = (blocks + p.groups_per_split - 1) / p.groups_per_split;
   p.atomic = gz > 1;
   if (p.atomic) LORDS_CUDA_CHECK(cudaMemsetAsync(p.Y, 0, size_t(p.M) * p.N * sizeof(float), stream));
+  // A last round of tiles that leaves at least half the SMs idle (qkv at 1024 tokens: 192 tiles on 132
+  // SMs) runs as two K halves per tile on twice the SMs, adding into Y by atomics; those tiles' rows of
+  // Y are zeroed first (every token; full tiles in the same row block overwrite theirs).
+  // LORDS_QMM_WGMMA_TAIL=0 turns it off (measuring).
+  static const bool tail_on = [] {
+    const char* e = std::getenv("LORDS_QMM_WGMMA_TAIL");
+    return !(e && std::atoi(e) == 0);
+  }();
+  p.tail_begin = 0, p.tail_split = 1;
+  int64_t units = gx * gy * gz;
+  const int64_t rest = (gx * gy) % slots;
+  if (tail_on && !p.atomic && gx * gy > slots && rest > 0 && 2 * rest <= slots && blocks >= 16) {
+    p.tail_split = 2;
+    p.tail_begin = gx * gy - rest;
+    units = p.tail_begin + 2 * rest;
+    const int64_t n0 = p.row_begin + (p.tail_begin / gx) * Tile::kRows, n1 = std::min(p.N, p.row_end);
+    if (n1 > n0)
+      LORDS_CUDA_CHECK(cudaMemset2DAsync(p.Y + n0, size_t(p.N) * sizeof(float), 0, size_t(n1 - n0) * sizeof(float),
+                                         size_t(p.M), stream));
+  }
   const CUtensorMap xmap = tensor_map_2d(p.X, p.K, p.M, act, 64, BN);
   // A^T (Kp, rp) in boxes of 64 k x the padded rank: ranks beyond rp arrive as zeros.
   const CUtensorMap atmap = LOWRANK ? tensor_map_2d(p.AT, p.rp, p.Kp, act, Tile::kATRowBytes / 2, 64) : xmap;
-  const int64_t grid = std::min(gx * gy * gz, slots);
+  const int64_t grid = std::min(units, slots);
   kernel<<<unsigned(grid), Tile::kThreads, Tile::kSmemBytes, stream>>>(p, xmap, atmap);
   LORDS_CUDA_CHECK_LAUNCH();
 }

@@ -28,6 +28,10 @@ struct QmmParams {
   int nbuf;              // shared-memory stage buffers: 2 (double-buffered) when a block walks > 1 stage
   int64_t row_begin;     // first row (a multiple of 16; dequantize works on a slab of rows)
   int64_t row_end;       // one past the last row with codes: Np, or the slab's end
+  // Hopper prefill: tiles from tail_begin on (the last, partly empty round) are split into tail_split
+  // K parts that meet in Y by atomics; 1 (or 0): no tail split.
+  int64_t tail_begin;
+  int tail_split;
   float levels[16];
 };
 

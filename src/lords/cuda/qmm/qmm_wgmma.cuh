@@ -24,7 +24,8 @@
 // scales) come PF blocks ahead into registers.
 // Tiles: token blocks fastest (tiles sharing a row block's codes run together), then row blocks, then
 // K slices where rows x tokens alone would leave SMs idle (partial sums meet in Y by atomics); CTA c
-// takes tiles c, c + gridDim.x, ... Needs X rows 16-byte aligned with K % 8 == 0 (TMA); the launcher
+// takes tiles c, c + gridDim.x, ... Where the last round would leave at least half the SMs idle, its
+// tiles are split in two K halves instead (p.tail_split), which meet in Y by atomics. Needs X rows 16-byte aligned with K % 8 == 0 (TMA); the launcher
 // checks.
 #pragma once
 
@@ -93,19 +94,32 @@ struct ScaleAcc<__half> {
   __device__ __forceinline__ uint32_t pair(int i) const { return d[i]; }
 };
 
-// Where tile t sits: tokens from tok0, row block rb, k blocks [kb_begin, kb_end).
+// Where tile t sits: tokens from tok0, row block rb, k blocks [kb_begin, kb_end); whether its sums
+// are added into Y by atomics (K split) or stored.
 struct WgmmaTilePos {
   int tok0, kb_begin, kb_end;
   int64_t rb;
+  bool atomic;
 };
 template <int BN>
 __device__ __forceinline__ WgmmaTilePos wgmma_tile_pos(const QmmParams& p, int64_t t, int64_t gx, int64_t gy) {
   const int blocks_total = int(p.Kp / 64);
   WgmmaTilePos q;
+  if (p.tail_split > 1 && t >= p.tail_begin) {  // a K part of a last-round tile
+    const int64_t v = t - p.tail_begin, tile = p.tail_begin + v / p.tail_split;
+    const int per = (blocks_total + p.tail_split - 1) / p.tail_split;
+    q.tok0 = int(tile % gx) * BN;
+    q.rb = (tile / gx) % gy;
+    q.kb_begin = int(v % p.tail_split) * per;
+    q.kb_end = min(q.kb_begin + per, blocks_total);
+    q.atomic = true;
+    return q;
+  }
   q.tok0 = int(t % gx) * BN;
   q.rb = (t / gx) % gy;
   q.kb_begin = int(t / (gx * gy)) * p.groups_per_split;
   q.kb_end = min(q.kb_begin + p.groups_per_split, blocks_total);
+  q.atomic = p.atomic != 0;
   return q;
 }
 
@@ -139,7 +153,8 @@ __global__ void __launch_bounds__(WgmmaTile<T, BITS, LOWRANK, RC, BN>::kThreads,
 
   const int64_t gx = (p.M + BN - 1) / BN;
   const int64_t gy = (p.row_end - p.row_begin + Tile::kRows - 1) / Tile::kRows;
-  const int64_t tiles = gx * gy * ((p.Kp / 64 + p.groups_per_split - 1) / p.groups_per_split);
+  const int64_t tiles = p.tail_split > 1 ? p.tail_begin + (gx * gy - p.tail_begin) * p.tail_split
+                                         : gx * gy * ((p.Kp / 64 + p.groups_per_split - 1) / p.groups_per_split);
 
   if (tid < 128) {  // the producer
     setmaxnreg_dec<24>();
@@ -300,7 +315,7 @@ __global__ void __launch_bounds__(WgmmaTile<T, BITS, LOWRANK, RC, BN>::kThreads,
     release(kb_end - 1);
 
     // acc[4j + i]: row g + 8 (i / 2) of this warp's tile, token 8j + 2t + i % 2.
-    if (!p.atomic && p.N % 2 == 0 && (reinterpret_cast<uintptr_t>(p.Y) & 7) == 0) {
+    if (!q.atomic && p.N % 2 == 0 && (reinterpret_cast<uintptr_t>(p.Y) & 7) == 0) {
       // Lanes g and g ^ 1 swap halves, so that each holds two adjacent rows of a token (the even lane
       // rows g, g + 1, the odd one rows g + 7, g + 8) and stores them as one 8-byte word: a warp's
       // store covers 64 contiguous bytes per token instead of 32, half the memory transactions.
@@ -324,7 +339,7 @@ __global__ void __launch_bounds__(WgmmaTile<T, BITS, LOWRANK, RC, BN>::kThreads,
           const int64_t r = row0 + g + (i >> 1) * 8, m = tok0 + 8 * j + 2 * t4 + (i & 1);
           if (r < p.N && m < p.M) {
             float* y = p.Y + m * p.N + r;
-            if (p.atomic) atomicAdd(y, acc[4 * j + i]);
+            if (q.atomic) atomicAdd(y, acc[4 * j + i]);
             else *y = acc[4 * j + i];
           }
         }
