@@ -191,8 +191,9 @@ void run_wgmma(QmmParams p, cudaStream_t stream) {
   p.atomic = gz > 1;
   if (p.atomic) LORDS_CUDA_CHECK(cudaMemsetAsync(p.Y, 0, size_t(p.M) * p.N * sizeof(float), stream));
   // A last round of tiles that leaves at least half the SMs idle (qkv at 1024 tokens: 192 tiles on 132
-  // SMs) runs as two K halves per tile on twice the SMs, adding into Y by atomics; those tiles' rows of
-  // Y are zeroed first (every token; full tiles in the same row block overwrite theirs).
+  // SMs) runs as 2..4 K parts per tile, as many as the idle SMs take and at least 8 k blocks each,
+  // adding into Y by atomics; those tiles' rows of Y are zeroed first (every token; full tiles in the
+  // same row block overwrite theirs).
   // LORDS_QMM_WGMMA_TAIL=0 turns it off (measuring).
   static const bool tail_on = [] {
     const char* e = std::getenv("LORDS_QMM_WGMMA_TAIL");
@@ -201,10 +202,11 @@ void run_wgmma(QmmParams p, cudaStream_t stream) {
   p.tail_begin = 0, p.tail_split = 1;
   int64_t units = gx * gy * gz;
   const int64_t rest = (gx * gy) % slots;
-  if (tail_on && !p.atomic && gx * gy > slots && rest > 0 && 2 * rest <= slots && blocks >= 16) {
-    p.tail_split = 2;
+  const int64_t parts = rest > 0 ? std::min<int64_t>({4, slots / rest, blocks / 8}) : 1;
+  if (tail_on && !p.atomic && gx * gy > slots && parts >= 2) {
+    p.tail_split = int(parts);
     p.tail_begin = gx * gy - rest;
-    units = p.tail_begin + 2 * rest;
+    units = p.tail_begin + parts * rest;
     const int64_t n0 = p.row_begin + (p.tail_begin / gx) * Tile::kRows, n1 = std::min(p.N, p.row_end);
     if (n1 > n0)
       LORDS_CUDA_CHECK(cudaMemset2DAsync(p.Y + n0, size_t(p.N) * sizeof(float), 0, size_t(n1 - n0) * sizeof(float),
