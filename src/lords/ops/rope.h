@@ -30,6 +30,10 @@ void rope_inv_freq(float* inv_freq, int64_t Dh, double theta, const RopeScaling&
 namespace ref {
 // In place. x (T, H, Dh), pos (T), inv_freq (Dh/2); Dh even.
 void rope(float* x, const int64_t* pos, const float* inv_freq, int64_t T, int64_t H, int64_t Dh);
+// The same rotation for float or double elements (the training reference runs it in double); inverse:
+// by -a, the transpose (RoPE's backward). rope() is E = float, inverse = false.
+template <class E>
+void rope_rotate(E* x, const int64_t* pos, const float* inv_freq, int64_t T, int64_t H, int64_t Dh, bool inverse);
 }  // namespace ref
 namespace cpu {
 void rope(float* x, const int64_t* pos, const float* inv_freq, int64_t T, int64_t H, int64_t Dh);

@@ -4,8 +4,8 @@
 //             dx[m,d] = rstd[m] * (w[d] dy[m,d] - xhat[m,d] c[m])      (OVERWRITTEN, activation grad)
 //             dw[d]  += sum_m dy[m,d] xhat[m,d]                         (ACCUMULATED, parameter grad)
 // M = rows (tokens), D = hidden size. rstd (M) is the cache the backward reads; it is never recomputed.
-//   ref:: templated on the float type; fp64 sums (sum of squares, c, dw) whatever T is. ref<float>'s y
-//         is bit-identical to lords::ops::ref::rmsnorm (same rounding of rstd, same product order).
+//   ref:: templated on the float type; fp64 sums (sum of squares, c, dw) whatever T is. The forward is
+//         lords::ops::ref::rmsnorm_rows, the inference reference's own row loop.
 //   cpu:: fp32 elementwise math, fp32 row sums, fp64 column sums for dw; rows in parallel (OpenMP).
 // No output may alias an input.
 #pragma once

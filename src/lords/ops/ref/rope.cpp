@@ -33,19 +33,29 @@ void rope_inv_freq(float* inv_freq, int64_t Dh, double theta, const RopeScaling&
 
 namespace ref {
 
-void rope(float* x, const int64_t* pos, const float* inv_freq, int64_t T, int64_t H, int64_t Dh) {
+template <class E>
+void rope_rotate(E* x, const int64_t* pos, const float* inv_freq, int64_t T, int64_t H, int64_t Dh, bool inverse) {
   LORDS_ASSERT(T >= 0 && H > 0 && Dh > 0 && Dh % 2 == 0);
   const int64_t half = Dh / 2;
+  const double sign = inverse ? -1.0 : 1.0;
   for (int64_t t = 0; t < T; ++t)
     for (int64_t h = 0; h < H; ++h) {
-      float* v = x + (t * H + h) * Dh;
+      E* v = x + (t * H + h) * Dh;
       for (int64_t i = 0; i < half; ++i) {
         const double a = static_cast<double>(pos[t]) * inv_freq[i];
+        const double c = std::cos(a), s = sign * std::sin(a);
         const double x1 = v[i], x2 = v[i + half];
-        v[i] = static_cast<float>(x1 * std::cos(a) - x2 * std::sin(a));
-        v[i + half] = static_cast<float>(x2 * std::cos(a) + x1 * std::sin(a));
+        v[i] = static_cast<E>(x1 * c - x2 * s);
+        v[i + half] = static_cast<E>(x2 * c + x1 * s);
       }
     }
+}
+
+template void rope_rotate<float>(float*, const int64_t*, const float*, int64_t, int64_t, int64_t, bool);
+template void rope_rotate<double>(double*, const int64_t*, const float*, int64_t, int64_t, int64_t, bool);
+
+void rope(float* x, const int64_t* pos, const float* inv_freq, int64_t T, int64_t H, int64_t Dh) {
+  rope_rotate<float>(x, pos, inv_freq, T, H, Dh, false);
 }
 
 }  // namespace ref

@@ -4,22 +4,14 @@
 #include <cmath>
 
 #include "lords/core/error.h"
+#include "lords/ops/rmsnorm.h"
 
 namespace lords::train::ref {
 
 template <class T>
 void rmsnorm_fwd(T* y, T* rstd, const T* x, const T* w, int64_t M, int64_t D, float eps) {
-  LORDS_ASSERT(M >= 0 && D > 0 && eps >= 0.0f);
-  for (int64_t m = 0; m < M; ++m) {
-    const T* xr = x + m * D;
-    T* yr = y + m * D;
-    double ss = 0;
-    for (int64_t d = 0; d < D; ++d) ss += static_cast<double>(xr[d]) * xr[d];
-    // Rounded to T once, like ops::ref::rmsnorm (and HF's torch.rsqrt on a fp32 variance).
-    const T r = static_cast<T>(1.0 / std::sqrt(ss / static_cast<double>(D) + static_cast<double>(eps)));
-    rstd[m] = r;
-    for (int64_t d = 0; d < D; ++d) yr[d] = xr[d] * r * w[d];
-  }
+  // The inference reference's row loop, keeping rstd: ref<float>'s y is bit-identical to ops::ref::rmsnorm.
+  ops::ref::rmsnorm_rows<T>(y, rstd, x, w, M, D, eps);
 }
 
 template <class T>
