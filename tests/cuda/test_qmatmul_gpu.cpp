@@ -248,9 +248,9 @@ TEST(QmatmulGpu, PrefillWalksManyTilesPerBlock) {
 TEST(QmatmulGpu, PrefillSplitsTheLastRoundsK) {
   LORDS_REQUIRE_GPU();
   // On an H100 (132 SMs): 512 tokens x 10240 rows are 2 x 80 = 160 tiles, so the last round's 28 tiles
-  // run as two K halves each (16 k blocks allow no more) that meet in Y by atomics, after their rows of Y are zeroed (Y starts as
-  // NaN here); 300 tokens x 10000 rows leave 26 (a partial token block and row block among them),
-  // and K = 1100 halves into 9 and 9 blocks.
+  // run as two K halves each (16 k blocks allow no more) that meet in Y by atomics, after their rows
+  // of Y are zeroed (Y starts as NaN here); 300 tokens x 10000 rows leave 26 (a partial token block
+  // and row block among them), and K = 1100 halves into 9 and 9 blocks.
   uint32_t seed = 350;
   check_case({ops::QScaleKind::LowRank, 4, 28, 10240, 1024, ActType::F16}, 512, QmmPath::Fused, seed++, true);
   check_case({ops::QScaleKind::Block, 4, 64, 10000, 1100, ActType::BF16}, 300, QmmPath::Fused, seed++);

@@ -25,8 +25,8 @@
 // Tiles: token blocks fastest (tiles sharing a row block's codes run together), then row blocks, then
 // K slices where rows x tokens alone would leave SMs idle (partial sums meet in Y by atomics); CTA c
 // takes tiles c, c + gridDim.x, ... Where the last round would leave at least half the SMs idle, its
-// tiles are split in 2..4 K parts instead (p.tail_split), which meet in Y by atomics. Needs X rows 16-byte aligned with K % 8 == 0 (TMA); the launcher
-// checks.
+// tiles are split in 2..4 K parts instead (p.tail_split), which meet in Y by atomics. Needs X rows
+// 16-byte aligned with K % 8 == 0 (TMA); the launcher checks.
 #pragma once
 
 #include <cuda.h>

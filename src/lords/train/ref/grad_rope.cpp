@@ -2,7 +2,6 @@
 // (ops::ref::rope_rotate), the backward by the negated angle (the transpose of a rotation is its inverse).
 #include "lords/train/grad_rope.h"
 
-
 #include "lords/ops/rope.h"
 
 namespace lords::train::ref {
