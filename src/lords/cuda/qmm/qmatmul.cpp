@@ -34,6 +34,16 @@ bool hopper_prefill() {
   return on;
 }
 
+// The single-token kernel on warpgroup MMA (sm_90, low rank <= 32); LORDS_QMM_GEMV_WGMMA=0 keeps the
+// mma.sync one (for comparing the two).
+bool hopper_one_token() {
+  static const bool on = [] {
+    const char* e = std::getenv("LORDS_QMM_GEMV_WGMMA");
+    return device_props().cc_major == 9 && !(e && e[0] == '0');
+  }();
+  return on;
+}
+
 // LORDS_QMM_CROSSOVER=N moves the crossover of every kind to N tokens (for measuring it).
 int64_t dequant_gemm_min_tokens(const GpuQWeight& w) {
   static const int64_t forced = [] {
@@ -100,6 +110,7 @@ FusedKernel fused_kernel_for(const QmmParams& p) {
     return !(e && e[0] == '0');
   }();
   const bool lowrank = p.rp > 0;
+  if (p.M == 1 && lowrank && p.r <= 32 && one_token && hopper_one_token()) return FusedKernel::OneTokenWgmma;
   if (p.M == 1 && (lowrank || p.G % 64 == 0) && one_token) return FusedKernel::OneToken;
   if (p.M <= 16) return FusedKernel::Decode;
   // TMA brings X to the Hopper kernel: it needs X rows 16-byte aligned (x_vec).
@@ -109,6 +120,7 @@ FusedKernel fused_kernel_for(const QmmParams& p) {
 const char* fused_kernel_name(FusedKernel k) {
   switch (k) {
     case FusedKernel::OneToken: return "one-token";
+    case FusedKernel::OneTokenWgmma: return "one-token-wgmma";
     case FusedKernel::Decode: return "decode";
     case FusedKernel::Wgmma: return "wgmma";
     default: return "fused";

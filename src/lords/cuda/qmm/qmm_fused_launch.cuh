@@ -1,6 +1,7 @@
 // Launch configurations of the qmatmul kernels, instantiated once per activation type
 // (qmm_fused_f16.cu, qmm_fused_bf16.cu, so the two compile in parallel):
-//   one token (M = 1): qmm_gemv.cuh, the lookup-GEMM form, persistent blocks of 16 warps per K slice
+//   one token (M = 1): qmm_gemv.cuh, the lookup-GEMM form, persistent blocks of 16 warps per K slice;
+//                     on sm_90 with a rank <= 32 qmm_gemv_wgmma.cuh, the same on warpgroup MMA
 //   decode (M <= 16): qmm_decode.cuh, 8 warps x RT row tiles, 8 or 16 tokens, K sliced to fill the GPU
 //   M <= 32: the fused kernel, 8 warps x 2 row tiles (256 rows) x 16 tokens, K stages of 256, split-K
 //   prefill:          2x2 warps, each 2 row tiles x 64 tokens (64 rows x 128 tokens), K stages of 64
@@ -17,6 +18,7 @@
 #include "lords/cuda/qmm/qmm_decode.cuh"
 #include "lords/cuda/qmm/qmm_fused.cuh"
 #include "lords/cuda/qmm/qmm_gemv.cuh"
+#include "lords/cuda/qmm/qmm_gemv_wgmma.cuh"
 #include "lords/cuda/qmm/qmm_launch.h"
 #include "lords/cuda/qmm/qmm_wgmma.cuh"
 
@@ -106,21 +108,22 @@ void run_decode(QmmParams p, cudaStream_t stream) {
 // slice y walks chunks of RT row tiles over groups_per_split groups. The estimate is the busiest
 // warp's items (RT tiles x one group each) plus one per chunk (its reduction) and a block's start,
 // times the waves of blocks;
-// a slice must fit below the pair table (GemvSmem::kSliceRoom).
+// a slice must fit below the pair table (GemvSmem::kSliceRoom). `multiple`: groups per slice must be
+// a multiple of it (the warpgroup kernel's register ring).
 struct GemvSplit {
   int groups_per_split, splits, blocks_per_split;
 };
 inline GemvSplit gemv_split(int64_t tiles, int64_t groups, int sms, int rt, int warps, size_t room,
-                            size_t (*slice_bytes)(int, int), int rp) {
+                            size_t (*slice_bytes)(int, int), int rp, int multiple = 1) {
   static const int forced = [] {
     const char* e = std::getenv("LORDS_QMM_GEMV_GROUPS");
     return e ? std::atoi(e) : 0;
   }();
-  GemvSplit best{1, int(groups), 1};
+  GemvSplit best{multiple, int((groups + multiple - 1) / multiple), 1};
   double best_cost = 1e300;
   const int64_t chunks = (tiles + rt - 1) / rt;
   for (int64_t gps = std::min<int64_t>(groups, 64); gps >= 1; --gps) {
-    if (slice_bytes(int(gps), rp) > room) continue;
+    if (slice_bytes(int(gps), rp) > room || gps % multiple != 0) continue;
     if (forced > 0 && gps != std::min<int64_t>(forced, groups)) continue;
     const int64_t splits = (groups + gps - 1) / gps;
     int64_t bx = std::max<int64_t>(1, sms / splits);
@@ -147,6 +150,26 @@ void run_gemv(QmmParams p, cudaStream_t stream) {
   p.groups_per_split = s.groups_per_split;
   if (s.splits > 1) LORDS_CUDA_CHECK(cudaMemsetAsync(p.Y, 0, size_t(p.N) * sizeof(float), stream));
   kernel<<<dim3(unsigned(s.blocks_per_split), unsigned(s.splits)), kWarps * 32, Smem::kBytes, stream>>>(p);
+  LORDS_CUDA_CHECK_LAUNCH();
+}
+
+// The warpgroup single-token kernel: N = the rank rounded up to 8 columns, chunks of 4 row tiles per
+// warpgroup, 4 warpgroups per block, 2 items of codes in registers (measured fastest of 2, 4, 6
+// and 8 on the H100: deeper rings cost registers the overlapped MMAs need; docs/BENCHMARKS.md 7.1f).
+template <class T, int BITS, int N>
+void run_gemv_wg(QmmParams p, cudaStream_t stream) {
+  constexpr int kWG = 4, kPF = 2;
+  using Smem = GemvWgSmem<T, BITS, N>;
+  auto kernel = qmm_gemv_wg_kernel<T, BITS, N, kWG, kPF>;
+  static const int sms = [&] {
+    LORDS_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(Smem::kBytes)));
+    return device_props().sm_count;
+  }();
+  const int64_t tiles = (p.row_end - p.row_begin + 15) / 16;
+  const GemvSplit s = gemv_split(tiles, p.Kp / 64, sms, 4, kWG, Smem::kSliceRoom, &Smem::slices, p.rp, kPF);
+  p.groups_per_split = s.groups_per_split;
+  if (s.splits > 1) LORDS_CUDA_CHECK(cudaMemsetAsync(p.Y, 0, size_t(p.N) * sizeof(float), stream));
+  kernel<<<dim3(unsigned(s.blocks_per_split), unsigned(s.splits)), kWG * 128, Smem::kBytes, stream>>>(p);
   LORDS_CUDA_CHECK_LAUNCH();
 }
 
@@ -233,6 +256,15 @@ void run_for_m(const QmmParams& p, bool dequant, cudaStream_t stream) {
     return;
   }
   switch (fused_kernel_for(p)) {
+    case FusedKernel::OneTokenWgmma:
+      if constexpr (LOWRANK && RC <= 2) {
+        if (p.r <= 8) run_gemv_wg<T, BITS, 8>(p, stream);
+        else if (p.r <= 16) run_gemv_wg<T, BITS, 16>(p, stream);
+        else if (p.r <= 24) run_gemv_wg<T, BITS, 24>(p, stream);
+        else run_gemv_wg<T, BITS, 32>(p, stream);
+        break;
+      }
+      [[fallthrough]];  // (fused_kernel_for sends only ranks <= 32 here)
     case FusedKernel::OneToken:
       // Block scales: one per row and 64-k group. The rank in column tiles of 8 (2 RC - 1 of them
       // where the rank allows).

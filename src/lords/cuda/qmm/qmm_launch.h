@@ -10,9 +10,10 @@
 namespace lords::cuda::qmm {
 
 // The kernel family the Fused path runs for p.M tokens (qmm_fused_launch.cuh dispatches on it; the
-// bench names it): one-token (qmm_gemv.cuh), decode (qmm_decode.cuh, M <= 16), the Hopper prefill
-// kernel (qmm_wgmma.cuh, sm_90) or the mma.sync fused kernel (other GPUs).
-enum class FusedKernel { OneToken, Decode, Wgmma, Fused };
+// bench names it): one-token (qmm_gemv.cuh; on sm_90 with a rank <= 32 qmm_gemv_wgmma.cuh), decode
+// (qmm_decode.cuh, M <= 16), the Hopper prefill kernel (qmm_wgmma.cuh, sm_90) or the mma.sync fused
+// kernel (other GPUs).
+enum class FusedKernel { OneToken, OneTokenWgmma, Decode, Wgmma, Fused };
 FusedKernel fused_kernel_for(const QmmParams& p);
 const char* fused_kernel_name(FusedKernel k);
 

@@ -66,6 +66,14 @@ __device__ __forceinline__ uint64_t smem_desc_kmajor(uint32_t smem_addr) {
   return d;
 }
 
+// Makes this thread's shared-memory stores (generic proxy) visible to wgmma's operand reads (async
+// proxy); each writing thread fences before the barrier that precedes the MMAs.
+__device__ __forceinline__ void fence_proxy_async_smem() {
+#if LORDS_WGMMA
+  asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+#endif
+}
+
 // mbarrier + TMA: the X tiles (wgmma's B operand) arrive by the tensor memory accelerator, which
 // writes through the async proxy that wgmma reads through, so no proxy fence is needed (the fence
 // after cp.async writes, MEMBAR.ALL.CTA, would wait for every load in flight, prefetches included).
@@ -126,9 +134,26 @@ __device__ __forceinline__ void tma_load_2d(uint32_t dst, const void* tmap, uint
 template <class T, int N>
 struct Wgmma;
 
-// Operand lists of wgmma m64nNk16 for N = 64, 128, 256 (N / 2 fp32 accumulators, then the four A
+// Operand lists of wgmma m64nNk16 for N = 8, 16, 24, 32, 64, 128, 256 (N / 2 fp32 accumulators, then the four A
 // registers, the B descriptor and the accumulate flag), one line each.
 
+// N = 8..32: the single-token kernel's rank columns (qmm_gemv_wgmma.cuh).
+#define LORDS_WGMMA_D8 "{%0,%1,%2,%3}"
+#define LORDS_WGMMA_A8 "{%4,%5,%6,%7}, %8"
+#define LORDS_WGMMA_P8 "%9"
+#define LORDS_WGMMA_OUT8(d) "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+#define LORDS_WGMMA_D16 "{%0,%1,%2,%3,%4,%5,%6,%7}"
+#define LORDS_WGMMA_A16 "{%8,%9,%10,%11}, %12"
+#define LORDS_WGMMA_P16 "%13"
+#define LORDS_WGMMA_OUT16(d) "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7])
+#define LORDS_WGMMA_D24 "{%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11}"
+#define LORDS_WGMMA_A24 "{%12,%13,%14,%15}, %16"
+#define LORDS_WGMMA_P24 "%17"
+#define LORDS_WGMMA_OUT24(d) "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11])
+#define LORDS_WGMMA_D32 "{%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15}"
+#define LORDS_WGMMA_A32 "{%16,%17,%18,%19}, %20"
+#define LORDS_WGMMA_P32 "%21"
+#define LORDS_WGMMA_OUT32(d) "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15])
 #define LORDS_WGMMA_D64 "{%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31}"
 #define LORDS_WGMMA_A64 "{%32,%33,%34,%35}, %36"
 #define LORDS_WGMMA_P64 "%37"
@@ -163,6 +188,14 @@ struct Wgmma;
       LORDS_WGMMA_ASM(TY, N);                                                                               \
     }                                                                                                       \
   }
+LORDS_WGMMA_SPEC(__half, "f16", 8);
+LORDS_WGMMA_SPEC(__nv_bfloat16, "bf16", 8);
+LORDS_WGMMA_SPEC(__half, "f16", 16);
+LORDS_WGMMA_SPEC(__nv_bfloat16, "bf16", 16);
+LORDS_WGMMA_SPEC(__half, "f16", 24);
+LORDS_WGMMA_SPEC(__nv_bfloat16, "bf16", 24);
+LORDS_WGMMA_SPEC(__half, "f16", 32);
+LORDS_WGMMA_SPEC(__nv_bfloat16, "bf16", 32);
 LORDS_WGMMA_SPEC(__half, "f16", 64);
 LORDS_WGMMA_SPEC(__half, "f16", 128);
 LORDS_WGMMA_SPEC(__half, "f16", 256);
