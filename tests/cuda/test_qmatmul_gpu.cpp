@@ -11,6 +11,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <random>
 #include <string>
@@ -223,8 +224,11 @@ TEST(QmatmulGpu, NamesTheKernelEachCallRuns) {
   HostWeight lr = random_weight({ops::QScaleKind::LowRank, 4, 28, 64, 256, ActType::F16}, rng);
   HostWeight b32 = random_weight({ops::QScaleKind::Block, 4, 32, 64, 256, ActType::F16}, rng);
   const GpuQWeight g = GpuQWeight::upload(lr.w, ActType::F16), gb = GpuQWeight::upload(b32.w, ActType::F16);
-  // Hopper: ranks up to 32 take the warpgroup-MMA form of the one-token kernel.
-  EXPECT_STREQ(qmatmul_kernel_name(1, g), device_props().cc_major == 9 ? "one-token-wgmma" : "one-token");
+  // Hopper: ranks up to 32 take the warpgroup-MMA form of the one-token kernel
+  // (LORDS_QMM_GEMV_WGMMA=0 keeps the mma.sync one, for comparing them).
+  const char* wg_off = std::getenv("LORDS_QMM_GEMV_WGMMA");
+  const bool one_token_wgmma = device_props().cc_major == 9 && !(wg_off && wg_off[0] == '0');
+  EXPECT_STREQ(qmatmul_kernel_name(1, g), one_token_wgmma ? "one-token-wgmma" : "one-token");
   EXPECT_STREQ(qmatmul_kernel_name(4, g), "decode");
   const char* prefill = device_props().cc_major == 9 ? "wgmma" : "fused";
   EXPECT_STREQ(qmatmul_kernel_name(40, g), prefill);
