@@ -63,6 +63,50 @@ __device__ __forceinline__ uint32_t pair_address(const GroupCodes& c, uint32_t l
   else return (pair_index<BITS, S, P>(c) << 8) | lane_at;
 }
 
+// B's two rows of a row tile for the final product: rows g and g + 8, columns 8 jc + 2t and + 1 (as
+// packed pairs), from b_lane = B + (row g) * rp + 2t; zero where the tile has no rows.
+template <class T, int JC>
+__device__ __forceinline__ void load_b_pairs(uint32_t (&bq)[JC][2], const T* b_lane, int rp, bool valid) {
+#pragma unroll
+  for (int jc = 0; jc < JC; ++jc) {
+    const uint32_t* b0 = reinterpret_cast<const uint32_t*>(b_lane + jc * 8);
+    bq[jc][0] = valid ? b0[0] : 0u;
+    bq[jc][1] = valid ? b0[4 * rp] : 0u;  // row + 8
+  }
+}
+
+// y = sum_j B[row, j] Z[row, j] for rows g (y0) and g + 8 (y8) of a row tile, in fp32, reduced over
+// the four lanes t of a row. z(jc, i): accumulator i of column tile jc (m16n8 order: row g + 8 (i / 2),
+// column 8 jc + 2t + i % 2).
+template <class T, int JC, class Z>
+__device__ __forceinline__ void lowrank_row_pair(float& y0, float& y8, const uint32_t (&bq)[JC][2], Z&& z) {
+  using A = Act<T>;
+  using T2 = typename A::T2;
+  y0 = y8 = 0.f;
+#pragma unroll
+  for (int jc = 0; jc < JC; ++jc) {
+    const T2 u = from_u32<T2>(bq[jc][0]), v = from_u32<T2>(bq[jc][1]);
+    y0 = fmaf(z(jc, 0), A::to_float(u.x), fmaf(z(jc, 1), A::to_float(u.y), y0));
+    y8 = fmaf(z(jc, 2), A::to_float(v.x), fmaf(z(jc, 3), A::to_float(v.y), y8));
+  }
+  y0 += __shfl_xor_sync(0xFFFFFFFFu, y0, 1);
+  y8 += __shfl_xor_sync(0xFFFFFFFFu, y8, 1);
+  y0 += __shfl_xor_sync(0xFFFFFFFFu, y0, 2);
+  y8 += __shfl_xor_sync(0xFFFFFFFFu, y8, 2);
+}
+
+// Rows row and row + 8 of Y (the caller's lane t == 0): stored, or added where K slices meet.
+__device__ __forceinline__ void store_row_pair(float* Y, int64_t N, int64_t row, float y0, float y8, bool atomic) {
+  if (row < N) {
+    if (atomic) atomicAdd(Y + row, y0);
+    else Y[row] = y0;
+  }
+  if (row + 8 < N) {
+    if (atomic) atomicAdd(Y + row + 8, y8);
+    else Y[row + 8] = y8;
+  }
+}
+
 // Persistent: grid y = K slices of p.groups_per_split groups, grid x = blocks per slice. Warp w of a
 // slice (w = blockIdx.x * WARPS + warp) walks the chunks of RT row tiles c = w, w + W, w + 2W, ...
 // (W = gridDim.x * WARPS) over the slice's groups, as one stream of (chunk, group) items: the
@@ -263,46 +307,17 @@ __global__ void __launch_bounds__(WARPS * 32, 1) qmm_gemv_kernel(const QmmParams
   auto load_b = [&](int nv) {
     if constexpr (LOWRANK) {
 #pragma unroll
-      for (int rt = 0; rt < RT; ++rt)
-#pragma unroll
-        for (int jc = 0; jc < JC; ++jc) {
-          const uint32_t* b0 = reinterpret_cast<const uint32_t*>(bptr + rt * 16 * p.rp + jc * 8);
-          bq[rt][jc][0] = rt < nv ? b0[0] : 0u;
-          bq[rt][jc][1] = rt < nv ? b0[4 * p.rp] : 0u;  // row + 8
-        }
+      for (int rt = 0; rt < RT; ++rt) load_b_pairs<T, JC>(bq[rt], bptr + rt * 16 * p.rp, p.rp, rt < nv);
     }
   };
   auto finish_chunk = [&](int nv) {
 #pragma unroll
     for (int rt = 0; rt < RT; ++rt) {
       if (rt >= nv) continue;
-      const int64_t row = row0 + rt * 16;
       float y0, y8;
-      if constexpr (LOWRANK) {
-        y0 = y8 = 0.f;
-#pragma unroll
-        for (int jc = 0; jc < JC; ++jc) {
-          const T2 u = from_u32<T2>(bq[rt][jc][0]), v = from_u32<T2>(bq[rt][jc][1]);
-          y0 = fmaf(acc[rt][jc][0], A::to_float(u.x), fmaf(acc[rt][jc][1], A::to_float(u.y), y0));
-          y8 = fmaf(acc[rt][jc][2], A::to_float(v.x), fmaf(acc[rt][jc][3], A::to_float(v.y), y8));
-        }
-        y0 += __shfl_xor_sync(0xFFFFFFFFu, y0, 1);
-        y8 += __shfl_xor_sync(0xFFFFFFFFu, y8, 1);
-        y0 += __shfl_xor_sync(0xFFFFFFFFu, y0, 2);
-        y8 += __shfl_xor_sync(0xFFFFFFFFu, y8, 2);
-      } else {
-        y0 = acc[rt][0][0], y8 = acc[rt][0][1];
-      }
-      if (t == 0) {
-        if (row < p.N) {
-          if (atomic) atomicAdd(p.Y + row, y0);
-          else p.Y[row] = y0;
-        }
-        if (row + 8 < p.N) {
-          if (atomic) atomicAdd(p.Y + row + 8, y8);
-          else p.Y[row + 8] = y8;
-        }
-      }
+      if constexpr (LOWRANK) lowrank_row_pair<T, JC>(y0, y8, bq[rt], [&](int jc, int i) { return acc[rt][jc][i]; });
+      else y0 = acc[rt][0][0], y8 = acc[rt][0][1];
+      if (t == 0) store_row_pair(p.Y, p.N, row0 + rt * 16, y0, y8, atomic);
     }
     zero_acc();
     row0 += chunk_rows;

@@ -151,36 +151,11 @@ __global__ void __launch_bounds__(WG * 128, 1) qmm_gemv_wg_kernel(const QmmParam
   const int64_t chunk_rows = wstride * 64;
   int64_t row0 = rt_first * 16 + g;
   uint32_t bq[JC][2];
-  auto load_b = [&](bool valid) {
-#pragma unroll
-    for (int jc = 0; jc < JC; ++jc) {
-      const uint32_t* b0 = reinterpret_cast<const uint32_t*>(bptr + jc * 8);
-      bq[jc][0] = valid ? b0[0] : 0u;
-      bq[jc][1] = valid ? b0[4 * p.rp] : 0u;  // row + 8
-    }
-  };
+  auto load_b = [&](bool valid) { load_b_pairs<T, JC>(bq, bptr, p.rp, valid); };
   auto finish_chunk = [&](bool valid) {
-    float y0 = 0.f, y8 = 0.f;
-#pragma unroll
-    for (int jc = 0; jc < JC; ++jc) {
-      const T2 u = from_u32<T2>(bq[jc][0]), v = from_u32<T2>(bq[jc][1]);
-      y0 = fmaf(acc[4 * jc], A::to_float(u.x), fmaf(acc[4 * jc + 1], A::to_float(u.y), y0));
-      y8 = fmaf(acc[4 * jc + 2], A::to_float(v.x), fmaf(acc[4 * jc + 3], A::to_float(v.y), y8));
-    }
-    y0 += __shfl_xor_sync(0xFFFFFFFFu, y0, 1);
-    y8 += __shfl_xor_sync(0xFFFFFFFFu, y8, 1);
-    y0 += __shfl_xor_sync(0xFFFFFFFFu, y0, 2);
-    y8 += __shfl_xor_sync(0xFFFFFFFFu, y8, 2);
-    if (valid && t == 0) {
-      if (row0 < p.N) {
-        if (atomic) atomicAdd(p.Y + row0, y0);
-        else p.Y[row0] = y0;
-      }
-      if (row0 + 8 < p.N) {
-        if (atomic) atomicAdd(p.Y + row0 + 8, y8);
-        else p.Y[row0 + 8] = y8;
-      }
-    }
+    float y0, y8;
+    lowrank_row_pair<T, JC>(y0, y8, bq, [&](int jc, int i) { return acc[4 * jc + i]; });
+    if (valid && t == 0) store_row_pair(p.Y, p.N, row0, y0, y8, atomic);
     row0 += chunk_rows;
     bptr += chunk_rows * p.rp;
     // Zeroed here, before the next item's fence: a run-time accumulate flag (a setp inside the
