@@ -11,7 +11,10 @@
 //   are shared by 64 rows instead of 32, and the instruction count per weight falls by N / 8 mma and
 //   the ldmatrix to a quarter of one wgmma.
 // Xr^T sits in shared memory as one tile per 64-k group: N rows (rank columns j) of 64 k, 128-byte
-// swizzled (wgmma's K-major B layout), built once per block from A^T and x in the prologue.
+// swizzled (wgmma's K-major B layout), built once per block from A^T and x, which the prologue
+// stages above the pair table by cp.async (one round trip).
+// Measured on the H100 (docs/BENCHMARKS.md 7.1f): at M = 1, 1.00-1.07x the time of our NF4 kernel,
+// where qmm_gemv.cuh takes 1.12-1.31x.
 //
 // The warpgroup walks chunks of 64 rows (warp w of the warpgroup: row tile 4c + w) over its K slice,
 // one item per (chunk, group): 16 lookups, 4 wgmma, one commit. The level registers are
