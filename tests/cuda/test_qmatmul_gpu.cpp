@@ -200,14 +200,14 @@ TEST(QmatmulGpu, SingleTokenWalksManyChunksAndSlices) {
 
 TEST(QmatmulGpu, SingleTokenWarpgroupKernelCoversEveryColumnCount) {
   LORDS_REQUIRE_GPU();
-  // On Hopper, ranks up to 32 run the warpgroup-MMA one-token kernel, with N = the rank rounded up
-  // to 8 columns: ranks 1, 8 (N = 8), 9, 16 (16), 17, 24 (24), 25, 32 (32), each width, both
-  // activation types. 1000 rows are 15.6 chunks of 64, so a chunk's last warps have no rows; K =
+  // On Hopper, low-rank scales run the warpgroup-MMA one-token kernel, with N = the rank rounded up
+  // to 8 columns: both ends of every N from 8 to 64 (ranks 1, 8, 9, 16, ..., 57, 64), each width,
+  // both activation types. 1000 rows are 15.6 chunks of 64, so a chunk's last warps have no rows; K =
   // 4160 (65 groups) leaves the last K slice with groups past K (the kernel walks whole turns of its
   // register ring); K = 1001 takes the scalar x loads. Other GPUs run the same cases through the
   // mma.sync kernel.
   uint32_t seed = 270;
-  for (int64_t r : {1, 8, 9, 16, 17, 24, 25, 32})
+  for (int64_t r : {1, 8, 9, 16, 17, 24, 25, 32, 33, 40, 41, 48, 49, 56, 57, 64})
     for (int bits : {2, 3, 4}) {
       const ActType act = (r + bits) % 2 == 0 ? ActType::F16 : ActType::BF16;
       check_case({ops::QScaleKind::LowRank, bits, r, 1000, 4160, act}, 1, QmmPath::Fused, seed++, true);
@@ -216,6 +216,7 @@ TEST(QmatmulGpu, SingleTokenWarpgroupKernelCoversEveryColumnCount) {
   // Many chunks per warpgroup and several K slices at the shapes the kernel was tuned on.
   check_case({ops::QScaleKind::LowRank, 4, 28, 28672, 4096, ActType::F16}, 1, QmmPath::Fused, seed++, true);
   check_case({ops::QScaleKind::LowRank, 4, 24, 4096, 14336, ActType::BF16}, 1, QmmPath::Fused, seed++, true);
+  check_case({ops::QScaleKind::LowRank, 3, 56, 4096, 14336, ActType::F16}, 1, QmmPath::Fused, seed++, true);
 }
 
 TEST(QmatmulGpu, NamesTheKernelEachCallRuns) {
@@ -224,7 +225,7 @@ TEST(QmatmulGpu, NamesTheKernelEachCallRuns) {
   HostWeight lr = random_weight({ops::QScaleKind::LowRank, 4, 28, 64, 256, ActType::F16}, rng);
   HostWeight b32 = random_weight({ops::QScaleKind::Block, 4, 32, 64, 256, ActType::F16}, rng);
   const GpuQWeight g = GpuQWeight::upload(lr.w, ActType::F16), gb = GpuQWeight::upload(b32.w, ActType::F16);
-  // Hopper: ranks up to 32 take the warpgroup-MMA form of the one-token kernel
+  // Hopper: low-rank scales take the warpgroup-MMA form of the one-token kernel
   // (LORDS_QMM_GEMV_WGMMA=0 keeps the mma.sync one, for comparing them).
   const char* wg_off = std::getenv("LORDS_QMM_GEMV_WGMMA");
   const bool one_token_wgmma = device_props().cc_major == 9 && !(wg_off && wg_off[0] == '0');

@@ -34,7 +34,7 @@ bool hopper_prefill() {
   return on;
 }
 
-// The single-token kernel on warpgroup MMA (sm_90, low rank <= 32); LORDS_QMM_GEMV_WGMMA=0 keeps the
+// The single-token kernel on warpgroup MMA (sm_90, low-rank scales); LORDS_QMM_GEMV_WGMMA=0 keeps the
 // mma.sync one (for comparing the two).
 bool hopper_one_token() {
   static const bool on = [] {
@@ -110,7 +110,7 @@ FusedKernel fused_kernel_for(const QmmParams& p) {
     return !(e && e[0] == '0');
   }();
   const bool lowrank = p.rp > 0;
-  if (p.M == 1 && lowrank && p.r <= 32 && one_token && hopper_one_token()) return FusedKernel::OneTokenWgmma;
+  if (p.M == 1 && lowrank && one_token && hopper_one_token()) return FusedKernel::OneTokenWgmma;
   if (p.M == 1 && (lowrank || p.G % 64 == 0) && one_token) return FusedKernel::OneToken;
   if (p.M <= 16) return FusedKernel::Decode;
   // TMA brings X to the Hopper kernel: it needs X rows 16-byte aligned (x_vec).

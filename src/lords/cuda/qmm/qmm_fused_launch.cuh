@@ -1,7 +1,7 @@
 // Launch configurations of the qmatmul kernels, instantiated once per activation type
 // (qmm_fused_f16.cu, qmm_fused_bf16.cu, so the two compile in parallel):
 //   one token (M = 1): qmm_gemv.cuh, the lookup-GEMM form, persistent blocks of 16 warps per K slice;
-//                     on sm_90 with a rank <= 32 qmm_gemv_wgmma.cuh, the same on warpgroup MMA
+//                     on sm_90 (low-rank scales) qmm_gemv_wgmma.cuh, the same on warpgroup MMA
 //   decode (M <= 16): qmm_decode.cuh, 8 warps x RT row tiles, 8 or 16 tokens, K sliced to fill the GPU
 //   M <= 32: the fused kernel, 8 warps x 2 row tiles (256 rows) x 16 tokens, K stages of 256, split-K
 //   prefill:          2x2 warps, each 2 row tiles x 64 tokens (64 rows x 128 tokens), K stages of 64
@@ -257,14 +257,13 @@ void run_for_m(const QmmParams& p, bool dequant, cudaStream_t stream) {
   }
   switch (fused_kernel_for(p)) {
     case FusedKernel::OneTokenWgmma:
-      if constexpr (LOWRANK && RC <= 2) {
-        if (p.r <= 8) run_gemv_wg<T, BITS, 8>(p, stream);
-        else if (p.r <= 16) run_gemv_wg<T, BITS, 16>(p, stream);
-        else if (p.r <= 24) run_gemv_wg<T, BITS, 24>(p, stream);
-        else run_gemv_wg<T, BITS, 32>(p, stream);
+      // N: the rank rounded up to 8 columns; the rank chunk RC (rp = 16 RC) leaves two choices.
+      if constexpr (LOWRANK) {
+        if (p.r <= 16 * RC - 8) run_gemv_wg<T, BITS, 16 * RC - 8>(p, stream);
+        else run_gemv_wg<T, BITS, 16 * RC>(p, stream);
         break;
       }
-      [[fallthrough]];  // (fused_kernel_for sends only ranks <= 32 here)
+      [[fallthrough]];  // (fused_kernel_for sends only low-rank scales here)
     case FusedKernel::OneToken:
       // Block scales: one per row and 64-k group. The rank in column tiles of 8 (2 RC - 1 of them
       // where the rank allows).

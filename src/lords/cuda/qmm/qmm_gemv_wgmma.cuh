@@ -1,4 +1,4 @@
-// The single-token qmatmul kernel on Hopper warpgroup MMA (M = 1, low-rank scales, rank <= 32, sm_90a).
+// The single-token qmatmul kernel on Hopper warpgroup MMA (M = 1, low-rank scales, rank <= 64, sm_90a).
 //
 // Same product as qmm_gemv.cuh, y[n] = sum_j B[n,j] Z[n,j] with Z = L · Xr^T (L the code levels,
 // Xr^T[k,j] = A[j,k] x[k]), and the same code stream and pair-table lookups. What changes is who
@@ -47,7 +47,7 @@ struct GemvWgSmem {
 };
 
 // grid y = K slices of p.groups_per_split groups, grid x = blocks per slice; WG warpgroups per
-// block. N: Xr^T columns (8, 16, 24, 32), at least the rank, at most the padded rank rp. PF: items
+// block. N: Xr^T columns (8, 16, ..., 64), at least the rank, at most the padded rank rp. PF: items
 // of codes in registers (even: the level buffer of an item is its ring slot's parity).
 template <class T, int BITS, int N, int WG, int PF>
 __global__ void __launch_bounds__(WG * 128, 1) qmm_gemv_wg_kernel(const QmmParams p) {

@@ -10,7 +10,7 @@
 namespace lords::cuda::qmm {
 
 // The kernel family the Fused path runs for p.M tokens (qmm_fused_launch.cuh dispatches on it; the
-// bench names it): one-token (qmm_gemv.cuh; on sm_90 with a rank <= 32 qmm_gemv_wgmma.cuh), decode
+// bench names it): one-token (qmm_gemv.cuh; on sm_90 with low-rank scales qmm_gemv_wgmma.cuh), decode
 // (qmm_decode.cuh, M <= 16), the Hopper prefill kernel (qmm_wgmma.cuh, sm_90) or the mma.sync fused
 // kernel (other GPUs).
 enum class FusedKernel { OneToken, OneTokenWgmma, Decode, Wgmma, Fused };

@@ -134,10 +134,10 @@ __device__ __forceinline__ void tma_load_2d(uint32_t dst, const void* tmap, uint
 template <class T, int N>
 struct Wgmma;
 
-// Operand lists of wgmma m64nNk16 for N = 8, 16, 24, 32, 64, 128, 256 (N / 2 fp32 accumulators, then the four A
+// Operand lists of wgmma m64nNk16 for N = 8 to 64 in steps of 8, 128, 256 (N / 2 fp32 accumulators, then the four A
 // registers, the B descriptor and the accumulate flag), one line each.
 
-// N = 8..32: the single-token kernel's rank columns (qmm_gemv_wgmma.cuh).
+// N = 8..56: the single-token kernel's rank columns (qmm_gemv_wgmma.cuh).
 #define LORDS_WGMMA_D8 "{%0,%1,%2,%3}"
 #define LORDS_WGMMA_A8 "{%4,%5,%6,%7}, %8"
 #define LORDS_WGMMA_P8 "%9"
@@ -154,6 +154,18 @@ struct Wgmma;
 #define LORDS_WGMMA_A32 "{%16,%17,%18,%19}, %20"
 #define LORDS_WGMMA_P32 "%21"
 #define LORDS_WGMMA_OUT32(d) "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15])
+#define LORDS_WGMMA_D40 "{%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19}"
+#define LORDS_WGMMA_A40 "{%20,%21,%22,%23}, %24"
+#define LORDS_WGMMA_P40 "%25"
+#define LORDS_WGMMA_OUT40(d) "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19])
+#define LORDS_WGMMA_D48 "{%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23}"
+#define LORDS_WGMMA_A48 "{%24,%25,%26,%27}, %28"
+#define LORDS_WGMMA_P48 "%29"
+#define LORDS_WGMMA_OUT48(d) "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23])
+#define LORDS_WGMMA_D56 "{%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27}"
+#define LORDS_WGMMA_A56 "{%28,%29,%30,%31}, %32"
+#define LORDS_WGMMA_P56 "%33"
+#define LORDS_WGMMA_OUT56(d) "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27])
 #define LORDS_WGMMA_D64 "{%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31}"
 #define LORDS_WGMMA_A64 "{%32,%33,%34,%35}, %36"
 #define LORDS_WGMMA_P64 "%37"
@@ -196,6 +208,12 @@ LORDS_WGMMA_SPEC(__half, "f16", 24);
 LORDS_WGMMA_SPEC(__nv_bfloat16, "bf16", 24);
 LORDS_WGMMA_SPEC(__half, "f16", 32);
 LORDS_WGMMA_SPEC(__nv_bfloat16, "bf16", 32);
+LORDS_WGMMA_SPEC(__half, "f16", 40);
+LORDS_WGMMA_SPEC(__nv_bfloat16, "bf16", 40);
+LORDS_WGMMA_SPEC(__half, "f16", 48);
+LORDS_WGMMA_SPEC(__nv_bfloat16, "bf16", 48);
+LORDS_WGMMA_SPEC(__half, "f16", 56);
+LORDS_WGMMA_SPEC(__nv_bfloat16, "bf16", 56);
 LORDS_WGMMA_SPEC(__half, "f16", 64);
 LORDS_WGMMA_SPEC(__half, "f16", 128);
 LORDS_WGMMA_SPEC(__half, "f16", 256);
