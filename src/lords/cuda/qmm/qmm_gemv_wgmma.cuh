@@ -52,7 +52,6 @@ struct GemvWgSmem {
 template <class T, int BITS, int N, int WG, int PF>
 __global__ void __launch_bounds__(WG * 128, 1) qmm_gemv_wg_kernel(const QmmParams p) {
   using A = Act<T>;
-  using T2 = typename A::T2;
   using MMA = Wgmma<T, N>;
   constexpr int JC = N / 8;
   constexpr int kThreads = WG * 128;
