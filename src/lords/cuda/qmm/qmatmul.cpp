@@ -24,23 +24,19 @@ constexpr int64_t kDequantGemmMinTokensHopperLowRank = 4096;
 constexpr int64_t kDequantGemmMinTokensHopperBlock = 1024;
 constexpr int64_t kDequantGemmMinTokens = 128;
 
-// The Hopper prefill kernel runs where the device is sm_90 (the build targets sm_90a) unless
-// LORDS_QMM_WGMMA=0 keeps the mma.sync kernel (for comparing the two).
+// A Hopper kernel runs where the device is sm_90 (the build targets sm_90a) unless its switch
+// `off_switch` is set to 0, which keeps the mma.sync kernel (for comparing the two).
+bool hopper_kernel_on(const char* off_switch) {
+  const char* e = std::getenv(off_switch);
+  return device_props().cc_major == 9 && !(e && e[0] == '0');
+}
+// The prefill kernel (qmm_wgmma.cuh) and the single-token kernel for low-rank scales (qmm_gemv_wgmma.cuh).
 bool hopper_prefill() {
-  static const bool on = [] {
-    const char* e = std::getenv("LORDS_QMM_WGMMA");
-    return device_props().cc_major == 9 && !(e && e[0] == '0');
-  }();
+  static const bool on = hopper_kernel_on("LORDS_QMM_WGMMA");
   return on;
 }
-
-// The single-token kernel on warpgroup MMA (sm_90, low-rank scales); LORDS_QMM_GEMV_WGMMA=0 keeps the
-// mma.sync one (for comparing the two).
 bool hopper_one_token() {
-  static const bool on = [] {
-    const char* e = std::getenv("LORDS_QMM_GEMV_WGMMA");
-    return device_props().cc_major == 9 && !(e && e[0] == '0');
-  }();
+  static const bool on = hopper_kernel_on("LORDS_QMM_GEMV_WGMMA");
   return on;
 }
 

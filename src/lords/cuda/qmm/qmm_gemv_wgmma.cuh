@@ -129,7 +129,8 @@ __global__ void __launch_bounds__(WG * 128, 1) qmm_gemv_wg_kernel(const QmmParam
       const bool live = j < p.rp && gi < ng_real;
       float v[8];
 #pragma unroll
-      for (int e = 0; e < 8; ++e) v[e] = live ? A::to_float(st_at[(kr + e) * p.rp + j]) * A::to_float(st_x[kr + e]) : 0.f;
+      for (int e = 0; e < 8; ++e)
+        v[e] = live ? A::to_float(st_at[(kr + e) * p.rp + j]) * A::to_float(st_x[kr + e]) : 0.f;
       uint4 out;
       out.x = as_u32(A::pack(v[0], v[1])), out.y = as_u32(A::pack(v[2], v[3]));
       out.z = as_u32(A::pack(v[4], v[5])), out.w = as_u32(A::pack(v[6], v[7]));

@@ -134,8 +134,8 @@ __device__ __forceinline__ void tma_load_2d(uint32_t dst, const void* tmap, uint
 template <class T, int N>
 struct Wgmma;
 
-// Operand lists of wgmma m64nNk16 for N = 8 to 64 in steps of 8, 128, 256 (N / 2 fp32 accumulators, then the four A
-// registers, the B descriptor and the accumulate flag), one line each.
+// Operand lists of wgmma m64nNk16 for N = 8 to 64 in steps of 8, 128 and 256 (N / 2 fp32 accumulators,
+// then the four A registers, the B descriptor and the accumulate flag), one line each.
 
 // N = 8..56: the single-token kernel's rank columns (qmm_gemv_wgmma.cuh).
 #define LORDS_WGMMA_D8 "{%0,%1,%2,%3}"
