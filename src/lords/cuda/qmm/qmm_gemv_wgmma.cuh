@@ -22,6 +22,8 @@
 // rebuilds that buffer. Persistent blocks, K slices and atomics as in qmm_gemv.cuh.
 #pragma once
 
+#include <utility>
+
 #include "lords/cuda/qmm/qmm_gemv.cuh"
 #include "lords/cuda/qmm/wgmma.cuh"
 
@@ -198,31 +200,18 @@ __global__ void __launch_bounds__(WG * 128, 1) qmm_gemv_wg_kernel(const QmmParam
     wgmma_commit();
   };
 
+  // A chunk's groups, PF items at a time (ring slots 0..PF-1 as compile-time indices).
+  auto ring = [&]<int... S>(std::integer_sequence<int, S...>, int gi) {
+    (item(std::integral_constant<int, S>{}, gi + S), ...);
+  };
   for (int j = 0; j < my_chunks; ++j) {
     const bool valid = tile_valid(j);
     load_b(valid);
-    for (int gi = 0; gi < ng; gi += PF) {
-      item(std::integral_constant<int, 0>{}, gi);
-      item(std::integral_constant<int, 1>{}, gi + 1);
-      if constexpr (PF > 2) {
-        item(std::integral_constant<int, 2>{}, gi + 2);
-        item(std::integral_constant<int, 3>{}, gi + 3);
-      }
-      if constexpr (PF > 4) {
-        static_assert(PF <= 8);
-        item(std::integral_constant<int, 4>{}, gi + 4);
-        item(std::integral_constant<int, 5>{}, gi + 5);
-      }
-      if constexpr (PF > 6) {
-        item(std::integral_constant<int, 6>{}, gi + 6);
-        item(std::integral_constant<int, 7>{}, gi + 7);
-      }
-    }
-    wgmma_wait<0>();
+    for (int gi = 0; gi < ng; gi += PF) ring(std::make_integer_sequence<int, PF>{}, gi);
+    wgmma_wait<0>();  // (so nothing is in flight after the last chunk either)
     wgmma_fence_operands(acc);
     finish_chunk(valid);
   }
-  wgmma_wait<0>();
 }
 
 }  // namespace lords::cuda::qmm
