@@ -28,6 +28,8 @@ Command add_bench_kernels(CLI::App& app) {
   sub->add_option("--act", o->act, "activation type: fp16 or bf16")->capture_default_str();
   sub->add_option("--reps", o->reps, "timed calls per measurement (median)")->capture_default_str();
   sub->add_flag("--both-paths", o->both_paths, "also time LoRDS on the path not chosen automatically");
+  sub->add_flag("--cublas-f32-out", o->cublas_f32_out,
+                "also time cuBLAS with an fp32 output (qmatmul writes fp32; the ratios stay against fp16 out)");
 #endif
   sub->add_flag("--json", *json, "print JSON");
   return {sub, [=]() -> int {  // -> int: without CUDA the body only throws

@@ -1,5 +1,6 @@
 // `--device cuda` end to end through the real binary on a seeded random model with the tiny Llama-3
-// tokenizer: perplexity equals the cpu run within 0.1%, generate and bench run and say where.
+// tokenizer: perplexity equals the cpu run within 0.1%, generate and bench run and say where; and
+// bench-kernels times every kernel it lists.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -67,6 +68,29 @@ TEST_F(GpuCli, GenerateAndBenchOnCuda) {
   ASSERT_EQ(rows.size(), 2u);
   EXPECT_EQ(rows[0]["device"], "cuda");
   EXPECT_GT(rows[1]["tps_mean"].get<double>(), 0.0);
+}
+
+// bench-kernels through the binary on the smallest shape: every column it times comes back positive,
+// for a decode and a prefill token count, with both LoRDS paths and the fp32-output cuBLAS baseline.
+TEST(GpuBenchKernels, TimesEveryKernelAndBaseline) {
+  LORDS_REQUIRE_GPU();
+  const test::CliResult r = run_cli("bench-kernels --shapes o --tokens 1 64 --reps 2 --both-paths --cublas-f32-out --json");
+  ASSERT_EQ(r.code, 0) << r.out;
+  const size_t start = r.out.find('{');  // (progress lines on stderr come first)
+  ASSERT_NE(start, std::string::npos) << r.out;
+  const auto j = nlohmann::json::parse(r.out.substr(start));
+  EXPECT_GT(j["copy_gbps"].get<double>(), 0.0);
+  ASSERT_EQ(j["rows"].size(), 2u);
+  for (const auto& row : j["rows"]) {
+    EXPECT_EQ(row["N"], 4096);
+    EXPECT_EQ(row["K"], 4096);
+    EXPECT_EQ(row["rank"], 16);  // the parity rank at G = 128
+    for (const char* key : {"us_cublas", "us_block", "us_lords", "us_lords_other_path", "us_cublas_f32_out"})
+      EXPECT_GT(row[key].get<double>(), 0.0) << key << " at M " << row["M"];
+    EXPECT_FALSE(row["lords_path"].get<std::string>().empty());
+  }
+  EXPECT_EQ(j["rows"][0]["M"], 1);
+  EXPECT_EQ(j["rows"][1]["M"], 64);
 }
 
 }  // namespace

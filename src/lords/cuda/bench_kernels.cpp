@@ -183,6 +183,14 @@ BenchKernelsResult bench_kernels(const BenchKernelsOptions& o) {
                                             CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
           },
           dc, reps, stream);
+      if (o.cublas_f32_out)
+        row.us_cublas_f32 = time_us(
+            [&](int c) {
+              LORDS_CUBLAS_CHECK(cublasGemmEx(h, CUBLAS_OP_T, CUBLAS_OP_N, int(N), int(M), int(K), &alpha,
+                                              Wd[c].data(), ct, int(K), X.data(), ct, int(K), &beta, Y.data(),
+                                              CUDA_R_32F, int(N), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+            },
+            dc, reps, stream);
       row.us_block = time_us([&](int c) { qmatmul(Y.data(), X.data(), M, bw[c], stream, &ws); }, bc, reps, stream);
       row.us_lords = time_us([&](int c) { qmatmul(Y.data(), X.data(), M, lw[c], stream, &ws); }, lc, reps, stream);
       const bool big = M >= qmatmul_dequant_gemm_min_tokens(lw[0]);
@@ -218,6 +226,7 @@ std::string bench_kernels_table(const BenchKernelsResult& r, const BenchKernelsO
                      w.shape, w.M, w.rank, w.us_cublas, w.us_block, w.us_lords, gbs, 100.0 * gbs / r.copy_gbps, tflops,
                      w.us_cublas / w.us_lords, w.us_block / w.us_lords, w.lords_path);
     if (o.both_paths) s += fmt::format(" ({} {:.1f})", w.alt_path, w.us_lords_alt);
+    if (w.us_cublas_f32 > 0) s += fmt::format(" [cuBLAS fp32-out {:.1f} us]", w.us_cublas_f32);
     s += "\n";
   }
   s += "x cuBLAS = cuBLAS time / LoRDS time (>1: LoRDS faster); x NF4blk = NF4 block time / LoRDS time.\n";
@@ -231,7 +240,8 @@ nlohmann::json bench_kernels_json(const BenchKernelsResult& r) {
   for (const auto& w : r.rows)
     j["rows"].push_back({{"shape", w.shape}, {"N", w.N}, {"K", w.K}, {"M", w.M}, {"rank", w.rank},
                          {"us_cublas", w.us_cublas}, {"us_block", w.us_block}, {"us_lords", w.us_lords},
-                         {"us_lords_other_path", w.us_lords_alt}, {"lords_path", w.lords_path},
+                         {"us_lords_other_path", w.us_lords_alt}, {"us_cublas_f32_out", w.us_cublas_f32},
+                         {"lords_path", w.lords_path},
                          {"lords_bytes", w.lords_bytes}, {"block_bytes", w.block_bytes}});
   return j;
 }

@@ -22,12 +22,14 @@ struct BenchKernelsOptions {
   std::string act = "fp16";  // fp16 | bf16
   int reps = 50;
   bool both_paths = false;   // also time the other LoRDS path (fused vs dequantize + cuBLAS)
+  bool cublas_f32_out = false;  // also time cuBLAS with an fp32 output, as qmatmul's Y is
 };
 
 struct BenchKernelsRow {
   std::string shape;
   int64_t N = 0, K = 0, M = 0, rank = 0;
   double us_cublas = 0, us_block = 0, us_lords = 0, us_lords_alt = 0;
+  double us_cublas_f32 = 0;  // cuBLAS fp16 W and X, fp32 Y (0: not timed)
   double lords_bytes = 0, block_bytes = 0;
   std::string lords_path, alt_path;
 };
