@@ -223,6 +223,13 @@ void run_wgmma(QmmParams p, cudaStream_t stream) {
     return !(e && std::atoi(e) == 0);
   }();
   p.tail_begin = 0, p.tail_split = 1;
+  // Odd blocks take their last-round K part first (wgmma_unit); LORDS_QMM_WGMMA_STAGGER=0 turns it off
+  // (measuring). Splitting a last round that is more than half full, only to stagger, measured slower.
+  static const bool stagger = [] {
+    const char* e = std::getenv("LORDS_QMM_WGMMA_STAGGER");
+    return !(e && std::atoi(e) == 0);
+  }();
+  p.stagger = stagger;
   int64_t units = gx * gy * gz;
   const int64_t rest = (gx * gy) % slots;
   const int64_t parts = rest > 0 ? std::min<int64_t>({4, slots / rest, blocks / 8}) : 1;

@@ -32,6 +32,7 @@ struct QmmParams {
   // K parts that meet in Y by atomics; 1 (or 0): no tail split.
   int64_t tail_begin;
   int tail_split;
+  int stagger;  // Hopper prefill: odd blocks take their last-round K part first (wgmma_unit)
   float levels[16];
 };
 

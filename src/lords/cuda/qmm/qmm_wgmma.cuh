@@ -25,7 +25,8 @@
 // Tiles: token blocks fastest (tiles sharing a row block's codes run together), then row blocks, then
 // K slices where rows x tokens alone would leave SMs idle (partial sums meet in Y by atomics); CTA c
 // takes tiles c, c + gridDim.x, ... Where the last round would leave at least half the SMs idle, its
-// tiles are split in 2..4 K parts instead (p.tail_split), which meet in Y by atomics. Needs X rows
+// tiles are split in 2..4 K parts instead (p.tail_split), which meet in Y by atomics; odd blocks then
+// take their K part first, so that the blocks' tile boundaries (and Y stores) do not all coincide. Needs X rows
 // 16-byte aligned with K % 8 == 0 (TMA); the launcher checks.
 #pragma once
 
@@ -123,6 +124,19 @@ __device__ __forceinline__ WgmmaTilePos wgmma_tile_pos(const QmmParams& p, int64
   return q;
 }
 
+// The i-th of a block's n work units (tiles, or K parts of last-round tiles). Block c takes units
+// c, c + grid, ...; with p.stagger an odd block whose last unit is a K part takes that one first, so
+// that its tile boundaries fall a part's length after the even blocks'. Every block ends its tiles at
+// once otherwise, and Y's stores then all leave at once, 132 x 128 KB: leaving the stores out took
+// 7-13 % off the time at K = 4096 (docs/BENCHMARKS.md 7.1g). Staggered, qkv at 1024 tokens measured
+// 89.6-89.7 us against 93.1-93.4.
+__device__ __forceinline__ int64_t wgmma_unit(const QmmParams& p, int64_t i, int64_t n) {
+  const int64_t c = blockIdx.x, last = c + (n - 1) * gridDim.x;
+  const bool first_last = p.stagger && (c & 1) && p.tail_split > 1 && n > 1 && last >= p.tail_begin;
+  if (!first_last) return c + i * gridDim.x;
+  return i == 0 ? last : c + (i - 1) * gridDim.x;
+}
+
 template <class T, int BITS, bool LOWRANK, int RC, int BN>
 __global__ void __launch_bounds__(WgmmaTile<T, BITS, LOWRANK, RC, BN>::kThreads, 1)
     qmm_wgmma_kernel(const QmmParams p, const __grid_constant__ CUtensorMap xmap,
@@ -155,12 +169,14 @@ __global__ void __launch_bounds__(WgmmaTile<T, BITS, LOWRANK, RC, BN>::kThreads,
   const int64_t gy = (p.row_end - p.row_begin + Tile::kRows - 1) / Tile::kRows;
   const int64_t tiles = p.tail_split > 1 ? p.tail_begin + (gx * gy - p.tail_begin) * p.tail_split
                                          : gx * gy * ((p.Kp / 64 + p.groups_per_split - 1) / p.groups_per_split);
+  const int64_t n_units = tiles > blockIdx.x ? (tiles - blockIdx.x + gridDim.x - 1) / gridDim.x : 0;
 
   if (tid < 128) {  // the producer
     setmaxnreg_dec<24>();
     if (tid == 0) {
       uint32_t it = 0;  // buffer uses so far: buffer it % STAGES, round it / STAGES
-      for (int64_t t = blockIdx.x; t < tiles; t += gridDim.x) {
+      for (int64_t i = 0; i < n_units; ++i) {
+        const int64_t t = wgmma_unit(p, i, n_units);
         const WgmmaTilePos q = wgmma_tile_pos<BN>(p, t, gx, gy);
         for (int kb = q.kb_begin; kb < q.kb_end; ++kb, ++it) {
           const uint32_t buf = it % STAGES;
@@ -183,7 +199,8 @@ __global__ void __launch_bounds__(WgmmaTile<T, BITS, LOWRANK, RC, BN>::kThreads,
   const T* scales = static_cast<const T*>(p.scales);
 
   uint32_t it = 0;  // the producer's count, kept in step
-  for (int64_t tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
+  for (int64_t i = 0; i < n_units; ++i) {
+    const int64_t tile = wgmma_unit(p, i, n_units);
     const WgmmaTilePos q = wgmma_tile_pos<BN>(p, tile, gx, gy);
     const int kb_begin = q.kb_begin, kb_end = q.kb_end, tok0 = q.tok0;
     const uint32_t it0 = it - uint32_t(kb_begin);  // buffer use of block kb: it0 + kb
