@@ -176,21 +176,18 @@ BenchKernelsResult bench_kernels(const BenchKernelsOptions& o) {
       const float alpha = 1.f, beta = 0.f;
       // Fewer calls per graph for the long GEMMs: about 20 ms of work per replay is plenty.
       const int reps = int(std::clamp<int64_t>(int64_t(o.reps) * 64 / std::max<int64_t>(M, 64), 4, o.reps));
-      row.us_cublas = time_us(
-          [&](int c) {
-            LORDS_CUBLAS_CHECK(cublasGemmEx(h, CUBLAS_OP_T, CUBLAS_OP_N, int(N), int(M), int(K), &alpha, Wd[c].data(),
-                                            ct, int(K), X.data(), ct, int(K), &beta, Yh.data(), ct, int(N),
-                                            CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
-          },
-          dc, reps, stream);
-      if (o.cublas_f32_out)
-        row.us_cublas_f32 = time_us(
+      // cuBLAS on dense W: Y in the activation type (the baseline), or in fp32 as qmatmul writes it.
+      auto cublas_us = [&](void* y, cudaDataType_t yt) {
+        return time_us(
             [&](int c) {
               LORDS_CUBLAS_CHECK(cublasGemmEx(h, CUBLAS_OP_T, CUBLAS_OP_N, int(N), int(M), int(K), &alpha,
-                                              Wd[c].data(), ct, int(K), X.data(), ct, int(K), &beta, Y.data(),
-                                              CUDA_R_32F, int(N), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+                                              Wd[c].data(), ct, int(K), X.data(), ct, int(K), &beta, y, yt, int(N),
+                                              CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
             },
             dc, reps, stream);
+      };
+      row.us_cublas = cublas_us(Yh.data(), ct);
+      if (o.cublas_f32_out) row.us_cublas_f32 = cublas_us(Y.data(), CUDA_R_32F);
       row.us_block = time_us([&](int c) { qmatmul(Y.data(), X.data(), M, bw[c], stream, &ws); }, bc, reps, stream);
       row.us_lords = time_us([&](int c) { qmatmul(Y.data(), X.data(), M, lw[c], stream, &ws); }, lc, reps, stream);
       const bool big = M >= qmatmul_dequant_gemm_min_tokens(lw[0]);
