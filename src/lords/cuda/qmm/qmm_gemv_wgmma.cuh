@@ -12,7 +12,8 @@
 //   the ldmatrix to a quarter of one wgmma.
 // Xr^T sits in shared memory as one tile per 64-k group: N rows (rank columns j) of 64 k, 128-byte
 // swizzled (wgmma's K-major B layout), built once per block from A^T and x, which the prologue
-// stages above the pair table by cp.async (one round trip).
+// stages above the pair table by cp.async (one round trip). The build is a transpose (A^T is staged
+// k-major, the tiles are j-major); each thread moves 4 j x 8 k per step with vector loads.
 // Measured on the H100 (docs/BENCHMARKS.md 7.1f): at M = 1, 1.00-1.07x the time of our NF4 kernel,
 // where qmm_gemv.cuh takes 1.12-1.31x.
 //
@@ -124,19 +125,32 @@ __global__ void __launch_bounds__(WG * 128, 1) qmm_gemv_wg_kernel(const QmmParam
     build_pair_table<T, BITS>(lut, p.levels, tid, kThreads);
     cp_async_wait<0>();
     __syncthreads();
-    // Consecutive threads take consecutive j: a warp's reads of a staged A^T row are one run.
-    for (int i = tid; i < ng * N * 8; i += kThreads) {
-      const int j = i % N, c = (i / N) % 8, gi = i / (N * 8);
+    // A thread builds the chunks of 4 consecutive j for 8 consecutive k: one 16-byte load of x and 8
+    // 8-byte loads of staged A^T rows (consecutive threads take consecutive j quads, so a warp's
+    // loads of a row are one run), then 4 chunk stores.
+    constexpr int JQ = N / 4;
+    for (int i = tid; i < ng * JQ * 8; i += kThreads) {
+      const int j = 4 * (i % JQ), c = (i / JQ) % 8, gi = i / (JQ * 8);
       const int kr = gi * 64 + c * 8;
-      const bool live = j < p.rp && gi < ng_real;
-      float v[8];
+      uint32_t out[4][4] = {};  // [j - 4 jq][word]
+      if (gi < ng_real) {
+        T xv[8];
+        *reinterpret_cast<uint4*>(xv) = *reinterpret_cast<const uint4*>(st_x + kr);
 #pragma unroll
-      for (int e = 0; e < 8; ++e)
-        v[e] = live ? A::to_float(st_at[(kr + e) * p.rp + j]) * A::to_float(st_x[kr + e]) : 0.f;
-      uint4 out;
-      out.x = as_u32(A::pack(v[0], v[1])), out.y = as_u32(A::pack(v[2], v[3]));
-      out.z = as_u32(A::pack(v[4], v[5])), out.w = as_u32(A::pack(v[6], v[7]));
-      *reinterpret_cast<uint4*>(xr + (gi * N + j) * 128 + ((c ^ (j & 7)) << 4)) = out;
+        for (int e = 0; e < 8; e += 2) {
+          T a0[4], a1[4];
+          *reinterpret_cast<uint2*>(a0) = *reinterpret_cast<const uint2*>(st_at + (kr + e) * p.rp + j);
+          *reinterpret_cast<uint2*>(a1) = *reinterpret_cast<const uint2*>(st_at + (kr + e + 1) * p.rp + j);
+          const float x0 = A::to_float(xv[e]), x1 = A::to_float(xv[e + 1]);
+#pragma unroll
+          for (int q = 0; q < 4; ++q)
+            out[q][e / 2] = as_u32(A::pack(A::to_float(a0[q]) * x0, A::to_float(a1[q]) * x1));
+        }
+      }
+#pragma unroll
+      for (int q = 0; q < 4; ++q)
+        *reinterpret_cast<uint4*>(xr + (gi * N + j + q) * 128 + ((c ^ ((j + q) & 7)) << 4)) =
+            make_uint4(out[q][0], out[q][1], out[q][2], out[q][3]);
     }
   }
   fence_proxy_async_smem();
