@@ -127,18 +127,21 @@ __global__ void __launch_bounds__(WG * 128, 1) qmm_gemv_wg_kernel(const QmmParam
     __syncthreads();
     // A thread builds the chunks of 4 consecutive j for 8 consecutive k: one 16-byte load of x and 8
     // 8-byte loads of staged A^T rows (consecutive threads take consecutive j quads, so a warp's
-    // loads of a row are one run), then 4 chunk stores.
+    // loads of a row are one run), then 4 chunk stores. Aligned: x's staging starts at a multiple of
+    // 16 bytes (ng * 64 * rp elements above A^T's) and kr is a multiple of 8; A^T rows are rp (a
+    // multiple of 16) elements and j a multiple of 4.
     constexpr int JQ = N / 4;
     for (int i = tid; i < ng * JQ * 8; i += kThreads) {
       const int j = 4 * (i % JQ), c = (i / JQ) % 8, gi = i / (JQ * 8);
       const int kr = gi * 64 + c * 8;
       uint32_t out[4][4] = {};  // [j - 4 jq][word]
       if (gi < ng_real) {
-        T xv[8];
+        alignas(16) T xv[8];
         *reinterpret_cast<uint4*>(xv) = *reinterpret_cast<const uint4*>(st_x + kr);
 #pragma unroll
         for (int e = 0; e < 8; e += 2) {
-          T a0[4], a1[4];
+          alignas(8) T a0[4];
+          alignas(8) T a1[4];
           *reinterpret_cast<uint2*>(a0) = *reinterpret_cast<const uint2*>(st_at + (kr + e) * p.rp + j);
           *reinterpret_cast<uint2*>(a1) = *reinterpret_cast<const uint2*>(st_at + (kr + e + 1) * p.rp + j);
           const float x0 = A::to_float(xv[e]), x1 = A::to_float(xv[e + 1]);
