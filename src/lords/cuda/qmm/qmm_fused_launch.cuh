@@ -24,6 +24,13 @@
 
 namespace lords::cuda::qmm {
 
+// A tuning switch from the environment (read once by each caller's static): its integer value, or
+// `unset` where the variable is not set.
+inline int env_int(const char* name, int unset) {
+  const char* e = std::getenv(name);
+  return e ? std::atoi(e) : unset;
+}
+
 template <class T, int BITS, bool LOWRANK, int RC, int WM, int WN, int RT, int NT, int KC, int MINB>
 void run_fused(QmmParams p, cudaStream_t stream, bool allow_split) {
   using Tile = FusedTile<WM, WN, RT, NT, KC>;
@@ -62,10 +69,7 @@ void run_fused(QmmParams p, cudaStream_t stream, bool allow_split) {
 // wave with few blocks leaves bandwidth idle), with at least 4 groups (256 k) per slice.
 // LORDS_QMM_DECODE_GROUPS overrides the groups per slice (tuning).
 inline int decode_groups_per_split(int64_t row_blocks, int64_t groups, int64_t slots) {
-  static const int forced = [] {
-    const char* e = std::getenv("LORDS_QMM_DECODE_GROUPS");
-    return e ? std::atoi(e) : 0;
-  }();
+  static const int forced = env_int("LORDS_QMM_DECODE_GROUPS", 0);
   if (forced > 0) return int(std::min<int64_t>(forced, groups));
   int64_t best = groups;
   double best_eff = -1;
@@ -115,10 +119,7 @@ struct GemvSplit {
 };
 inline GemvSplit gemv_split(int64_t tiles, int64_t groups, int sms, int rt, int warps, size_t room,
                             size_t (*slice_bytes)(int, int), int rp, int multiple = 1) {
-  static const int forced = [] {
-    const char* e = std::getenv("LORDS_QMM_GEMV_GROUPS");
-    return e ? std::atoi(e) : 0;
-  }();
+  static const int forced = env_int("LORDS_QMM_GEMV_GROUPS", 0);
   GemvSplit best{multiple, int((groups + multiple - 1) / multiple), 1};
   double best_cost = 1e300;
   const int64_t chunks = (tiles + rt - 1) / rt;
@@ -177,10 +178,7 @@ void run_gemv_wg(QmmParams p, cudaStream_t stream) {
 // faster than 128 at M = 256 and 1024 on gate_up and down: the scale tile and the W_hat rebuild are
 // paid once per token block). LORDS_QMM_WGMMA_BN forces 64, 128 or 256 (tuning).
 inline int wgmma_tokens(int64_t M) {
-  static const int forced = [] {
-    const char* e = std::getenv("LORDS_QMM_WGMMA_BN");
-    return e ? std::atoi(e) : 0;
-  }();
+  static const int forced = env_int("LORDS_QMM_WGMMA_BN", 0);
   if (forced == 64 || forced == 128 || forced == 256) return forced;
   if (M <= 64) return 64;
   if (M <= 128) return 128;
@@ -218,17 +216,11 @@ void run_wgmma(QmmParams p, cudaStream_t stream) {
   // adding into Y by atomics; those tiles' rows of Y are zeroed first (every token; full tiles in the
   // same row block overwrite theirs).
   // LORDS_QMM_WGMMA_TAIL=0 turns it off (measuring).
-  static const bool tail_on = [] {
-    const char* e = std::getenv("LORDS_QMM_WGMMA_TAIL");
-    return !(e && std::atoi(e) == 0);
-  }();
+  static const bool tail_on = env_int("LORDS_QMM_WGMMA_TAIL", 1) != 0;
   p.tail_begin = 0, p.tail_split = 1;
   // Odd blocks take their last-round K part first (wgmma_unit); LORDS_QMM_WGMMA_STAGGER=0 turns it off
   // (measuring). Splitting a last round that is more than half full, only to stagger, measured slower.
-  static const bool stagger = [] {
-    const char* e = std::getenv("LORDS_QMM_WGMMA_STAGGER");
-    return !(e && std::atoi(e) == 0);
-  }();
+  static const bool stagger = env_int("LORDS_QMM_WGMMA_STAGGER", 1) != 0;
   p.stagger = stagger;
   int64_t units = gx * gy * gz;
   const int64_t rest = (gx * gy) % slots;
