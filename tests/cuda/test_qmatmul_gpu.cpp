@@ -123,7 +123,10 @@ std::vector<uint16_t> random_x(int64_t M, int64_t K, ActType act, std::mt19937& 
   return bits;
 }
 
-void check_case(const GpuCase& c, int64_t M, QmmPath path, uint32_t seed, bool mixed_sign = false) {
+// ws: the workspace to pass (a fresh one where null), or none at all with use_ws false (the Hopper
+// prefill kernel then walks its tiles without stream-K).
+void check_case(const GpuCase& c, int64_t M, QmmPath path, uint32_t seed, bool mixed_sign = false, bool use_ws = true,
+                QmmWorkspace* ws = nullptr) {
   std::mt19937 rng(seed);
   HostWeight h = random_weight(c, rng, mixed_sign);
   std::vector<float> xr;
@@ -135,8 +138,9 @@ void check_case(const GpuCase& c, int64_t M, QmmPath path, uint32_t seed, bool m
   DeviceBuffer<uint16_t> X(xbits);
   DeviceBuffer<float> Y(static_cast<size_t>(M * c.N));
   LORDS_CUDA_CHECK(cudaMemset(Y.data(), 0xFF, Y.bytes()));  // NaN
-  QmmWorkspace ws;
-  qmatmul(Y.data(), X.data(), M, g, nullptr, &ws, path);
+  QmmWorkspace own;
+  if (!ws) ws = &own;
+  qmatmul(Y.data(), X.data(), M, g, nullptr, use_ws ? ws : nullptr, path);
   LORDS_CUDA_CHECK(cudaDeviceSynchronize());
   const std::vector<float> y = Y.to_host();
   const std::vector<double> ref64(ref.begin(), ref.end());
@@ -144,7 +148,7 @@ void check_case(const GpuCase& c, int64_t M, QmmPath path, uint32_t seed, bool m
   const double tol = c.act == ActType::F16 ? kTolF16 : kTolBF16;
   EXPECT_LT(err, tol) << (c.kind == ops::QScaleKind::LowRank ? "lowrank r" : "block G") << c.rg << " bits "
                       << c.bits << " N " << c.N << " K " << c.K << " M " << M << " " << act_type_name(c.act)
-                      << " path " << int(path);
+                      << " path " << int(path) << (use_ws ? "" : " no workspace");
 }
 
 TEST(QmatmulGpu, LowRankMatchesReference) {
@@ -273,16 +277,45 @@ TEST(QmatmulGpu, PrefillWalksManyTilesPerBlock) {
 
 TEST(QmatmulGpu, PrefillSplitsTheLastRoundsK) {
   LORDS_REQUIRE_GPU();
-  // On an H100 (132 SMs): 512 tokens x 10240 rows are 2 x 80 = 160 tiles, so the last round's 28 tiles
-  // run as two K halves each (16 k blocks allow no more) that meet in Y by atomics, after their rows
-  // of Y are zeroed (Y starts as NaN here); 300 tokens x 10000 rows leave 26 (a partial token block
-  // and row block among them), and K = 1100 halves into 9 and 9 blocks.
+  // Without a workspace (no stream-K flags), on an H100 (132 SMs): 512 tokens x 10240 rows are 2 x 80
+  // = 160 tiles, so the last round's 28 tiles run as two K halves each (16 k blocks allow no more)
+  // that meet in Y by atomics, after their rows of Y are zeroed (Y starts as NaN here); 300 tokens x
+  // 10000 rows leave 26 (a partial token block and row block among them), and K = 1100 halves into 9
+  // and 9 blocks.
   uint32_t seed = 350;
-  check_case({ops::QScaleKind::LowRank, 4, 28, 10240, 1024, ActType::F16}, 512, QmmPath::Fused, seed++, true);
-  check_case({ops::QScaleKind::Block, 4, 64, 10000, 1100, ActType::BF16}, 300, QmmPath::Fused, seed++);
-  check_case({ops::QScaleKind::LowRank, 4, 20, 10000, 1100, ActType::F16}, 300, QmmPath::Fused, seed++, true);
+  const bool mixed = true, ws = false;
+  check_case({ops::QScaleKind::LowRank, 4, 28, 10240, 1024, ActType::F16}, 512, QmmPath::Fused, seed++, mixed, ws);
+  check_case({ops::QScaleKind::Block, 4, 64, 10000, 1100, ActType::BF16}, 300, QmmPath::Fused, seed++, false, ws);
+  check_case({ops::QScaleKind::LowRank, 4, 20, 10000, 1100, ActType::F16}, 300, QmmPath::Fused, seed++, mixed, ws);
   // 2 x 75 = 150 tiles leave 18 for the last round, and K = 2100 has 33 k blocks: 4 parts of 9, 9, 9, 6.
-  check_case({ops::QScaleKind::LowRank, 4, 28, 9600, 2100, ActType::F16}, 300, QmmPath::Fused, seed++, true);
+  check_case({ops::QScaleKind::LowRank, 4, 28, 9600, 2100, ActType::F16}, 300, QmmPath::Fused, seed++, mixed, ws);
+}
+
+TEST(QmatmulGpu, PrefillSharesOutTilesInKAcrossBlocks) {
+  LORDS_REQUIRE_GPU();
+  // Stream-K: with a workspace, 1-1.5 rounds of tiles are shared out evenly in k blocks, and a tile
+  // split between two blocks meets in Y through a flag. On an H100 (132 SMs):
+  // - 512 tokens x 10240 rows: 2 x 80 = 160 tiles of 16 k blocks, 19.4 k blocks a block;
+  // - 300 tokens x 10200 rows, K = 200: 2 x 80 tiles of 4 k blocks (parts of 1-3 blocks; a partial
+  //   token block);
+  // - 300 tokens x 7000 rows, 3 bits in bf16 at rank 40 (128-token tiles): 3 x 55 = 165 tiles, K =
+  //   1100 (18 k blocks, the last one partial), a partial row block;
+  // - block scales, 300 tokens x 10000 rows, K = 1100: 2 x 79 = 158 tiles;
+  // - 513 tokens x 3800 rows, 2 bits in bf16 at rank 24 (128-token tiles): 5 x 30 = 150 tiles, a
+  //   one-token last token block.
+  // The same workspace serves every call: its flags must be back at zero after each.
+  QmmWorkspace ws;
+  uint32_t seed = 360;
+  const bool mixed = true;
+  check_case({ops::QScaleKind::LowRank, 4, 28, 10240, 1024, ActType::F16}, 512, QmmPath::Fused, seed++, mixed, true, &ws);
+  check_case({ops::QScaleKind::LowRank, 4, 28, 10200, 200, ActType::F16}, 300, QmmPath::Fused, seed++, mixed, true, &ws);
+  check_case({ops::QScaleKind::LowRank, 3, 40, 7000, 1100, ActType::BF16}, 300, QmmPath::Fused, seed++, mixed, true, &ws);
+  check_case({ops::QScaleKind::Block, 4, 64, 10000, 1100, ActType::F16}, 300, QmmPath::Fused, seed++, false, true, &ws);
+  check_case({ops::QScaleKind::LowRank, 2, 24, 3800, 192, ActType::BF16}, 513, QmmPath::Fused, seed++, mixed, true, &ws);
+  check_case({ops::QScaleKind::LowRank, 4, 28, 10200, 200, ActType::F16}, 300, QmmPath::Fused, seed++, mixed, true, &ws);
+  std::vector<int> flags(static_cast<size_t>(ws.flag_count()));
+  LORDS_CUDA_CHECK(cudaMemcpy(flags.data(), ws.flags(nullptr), flags.size() * sizeof(int), cudaMemcpyDeviceToHost));
+  EXPECT_TRUE(std::all_of(flags.begin(), flags.end(), [](int f) { return f == 0; }));
 }
 
 TEST(QmatmulGpu, AwkwardShapes) {

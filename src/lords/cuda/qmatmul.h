@@ -76,7 +76,9 @@ class GpuQWeight {
   DeviceBuffer<uint16_t> B_, AT_, scales_;  // 16-bit values of the activation type
 };
 
-// Scratch the DequantGemm path reuses between calls (two slabs of fp16/bf16 weights).
+// Scratch reused between calls on one stream: the DequantGemm path's two slabs of fp16/bf16 weights,
+// and the Hopper prefill kernel's stream-K flags (zero between calls). One workspace serves one
+// stream at a time.
 class QmmWorkspace {
  public:
   QmmWorkspace() = default;
@@ -87,9 +89,13 @@ class QmmWorkspace {
   void* cublas();  // cublasHandle_t, created on first use
   cudaStream_t side_stream();
   cudaEvent_t event(int i);
+  // The flags, zeroed on `stream` when first made; their count.
+  int* flags(cudaStream_t stream);
+  int64_t flag_count() const { return int64_t(flags_.size()); }
 
  private:
   DeviceBuffer<uint8_t> slab_[2];
+  DeviceBuffer<int> flags_;
   void* cublas_ = nullptr;
   cudaStream_t side_ = nullptr;
   cudaEvent_t events_[4] = {};

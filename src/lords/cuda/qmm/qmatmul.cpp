@@ -194,6 +194,15 @@ void* QmmWorkspace::cublas() {
   return cublas_;
 }
 
+int* QmmWorkspace::flags(cudaStream_t stream) {
+  if (flags_.empty()) {
+    // At most two rounds of tiles are shared out, over at most two blocks per SM.
+    flags_ = DeviceBuffer<int>(size_t(4) * size_t(device_props().sm_count));
+    LORDS_CUDA_CHECK(cudaMemsetAsync(flags_.data(), 0, flags_.bytes(), stream));
+  }
+  return flags_.data();
+}
+
 cudaStream_t QmmWorkspace::side_stream() {
   if (!side_) LORDS_CUDA_CHECK(cudaStreamCreateWithFlags(&side_, cudaStreamNonBlocking));
   return side_;
@@ -222,6 +231,10 @@ void qmatmul(float* Y, const void* X, int64_t M, const GpuQWeight& w, cudaStream
   p.Y = Y;
   p.M = M;
   p.x_vec = (w.K() % 8 == 0) && (reinterpret_cast<uintptr_t>(X) % 16 == 0);
+  if (ws && M > 16) {
+    p.sk_flags = ws->flags(stream);
+    p.sk_flag_count = ws->flag_count();
+  }
   qmm::launch_fused(p, v.bits, w.act(), false, stream);
 }
 

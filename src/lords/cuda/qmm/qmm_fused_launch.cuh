@@ -225,7 +225,16 @@ void run_wgmma(QmmParams p, cudaStream_t stream) {
   int64_t units = gx * gy * gz;
   const int64_t rest = (gx * gy) % slots;
   const int64_t parts = rest > 0 ? std::min<int64_t>({4, slots / rest, blocks / 8}) : 1;
-  if (tail_on && !p.atomic && gx * gy > slots && parts >= 2) {
+  // Where that last round is the second (1-1.5 rounds of tiles) and the caller's workspace has the
+  // flags, the tiles are shared out evenly in k blocks instead (stream-K, wgmma_walk).
+  // LORDS_QMM_WGMMA_STREAMK=0 keeps the K parts (measuring).
+  static const bool streamk_on = env_int("LORDS_QMM_WGMMA_STREAMK", 1) != 0;
+  if (!(streamk_on && tail_on && !p.atomic && gx * gy / slots == 1 && rest > 0 && slots / rest >= 2 &&
+        gx * gy <= p.sk_flag_count))
+    p.sk_flags = nullptr;
+  if (p.sk_flags) {
+    units = slots;  // (the grid: one block per slot, each with at least one tile's work)
+  } else if (tail_on && !p.atomic && gx * gy > slots && parts >= 2) {
     p.tail_split = int(parts);
     p.tail_begin = gx * gy - rest;
     units = p.tail_begin + parts * rest;

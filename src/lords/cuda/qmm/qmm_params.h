@@ -33,6 +33,11 @@ struct QmmParams {
   int64_t tail_begin;
   int tail_split;
   int stagger;  // Hopper prefill: odd blocks take their last-round K part first (wgmma_unit)
+  // Hopper prefill, stream-K (qmm_wgmma.cuh, wgmma_walk): the tiles shared out evenly in k blocks; a
+  // tile split between two blocks meets in Y through its flag (sk_flags[tile], zero between calls;
+  // the launcher checks that sk_flag_count are enough). Null: no stream-K.
+  int* sk_flags;
+  int64_t sk_flag_count;
   float levels[16];
 };
 

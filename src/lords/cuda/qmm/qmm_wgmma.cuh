@@ -95,17 +95,24 @@ struct ScaleAcc<__half> {
   __device__ __forceinline__ uint32_t pair(int i) const { return d[i]; }
 };
 
-// Where tile t sits: tokens from tok0, row block rb, k blocks [kb_begin, kb_end); whether its sums
-// are added into Y by atomics (K split) or stored.
+// How a unit's sums reach Y: stored; added by atomics (K split, Y zeroed first); stored and then
+// flagged (stream-K: the first-computed part of a tile split between two blocks); or added by
+// atomics once that flag is up (its other part).
+enum class WgmmaY : int { Store, Atomic, StoreSignal, WaitAdd };
+
+// Where a work unit sits: tokens from tok0, row block rb, k blocks [kb_begin, kb_end); how its sums
+// reach Y; its stream-K flag.
 struct WgmmaTilePos {
   int tok0, kb_begin, kb_end;
   int64_t rb;
-  bool atomic;
+  WgmmaY y;
+  int64_t flag;
 };
 template <int BN>
 __device__ __forceinline__ WgmmaTilePos wgmma_tile_pos(const QmmParams& p, int64_t t, int64_t gx, int64_t gy) {
   const int blocks_total = int(p.Kp / 64);
   WgmmaTilePos q;
+  q.flag = 0;
   if (p.tail_split > 1 && t >= p.tail_begin) {  // a K part of a last-round tile
     const int64_t v = t - p.tail_begin, tile = p.tail_begin + v / p.tail_split;
     const int per = (blocks_total + p.tail_split - 1) / p.tail_split;
@@ -113,14 +120,14 @@ __device__ __forceinline__ WgmmaTilePos wgmma_tile_pos(const QmmParams& p, int64
     q.rb = (tile / gx) % gy;
     q.kb_begin = int(v % p.tail_split) * per;
     q.kb_end = min(q.kb_begin + per, blocks_total);
-    q.atomic = true;
+    q.y = WgmmaY::Atomic;
     return q;
   }
   q.tok0 = int(t % gx) * BN;
   q.rb = (t / gx) % gy;
   q.kb_begin = int(t / (gx * gy)) * p.groups_per_split;
   q.kb_end = min(q.kb_begin + p.groups_per_split, blocks_total);
-  q.atomic = p.atomic != 0;
+  q.y = p.atomic ? WgmmaY::Atomic : WgmmaY::Store;
   return q;
 }
 
@@ -135,6 +142,58 @@ __device__ __forceinline__ int64_t wgmma_unit(const QmmParams& p, int64_t i, int
   const bool first_last = p.stagger && (c & 1) && p.tail_split > 1 && n > 1 && last >= p.tail_begin;
   if (!first_last) return c + i * gridDim.x;
   return i == 0 ? last : c + (i - 1) * gridDim.x;
+}
+
+// A block's walk over the tiles. Without stream-K (p.sk_flags null): the units of wgmma_unit. With
+// it (between one and two tiles per block, launcher's choice): the tiles are shared out evenly in k
+// blocks, block c taking [lo, hi) of them; a tile cut at lo is split with block c - 1. Block c walks:
+// - head: the end of the tile cut at lo, first, so that its sums are stored and flagged long before
+//   block c - 1 needs them;
+// - its whole tiles;
+// - tail: the start of the tile cut at hi, last, added into Y once block c + 1 has flagged its head.
+// Where the tiles are 1-1.5 rounds, this replaces the last round's K parts (wgmma_unit): no block
+// idles, and no Y is zeroed. Measured (docs/BENCHMARKS.md 7.1i): qkv at 1024 tokens 90.2-90.4 us
+// against 95.6-96.9. Sharing out more rounds, or rounds nearly full, was slower (o, down at 2048
+// tokens by 8-10 %, down at 4096 by 70 %): the blocks then read X and the codes at different k, and
+// lose the L2 hits that blocks in step share.
+struct WgmmaWalk {
+  int64_t n;       // units
+  int64_t lo, hi;  // this block's k blocks
+  int64_t f0, nf;  // its whole tiles
+  int nh;          // 1: a head unit
+};
+__device__ __forceinline__ WgmmaWalk wgmma_walk(const QmmParams& p, int64_t tiles) {
+  const int64_t c = blockIdx.x, grid = gridDim.x;
+  WgmmaWalk w{};
+  if (p.sk_flags == nullptr) {
+    w.n = tiles > c ? (tiles - c + grid - 1) / grid : 0;
+    return w;
+  }
+  const int64_t kb = p.Kp / 64, total = tiles * kb;
+  w.lo = c * total / grid, w.hi = (c + 1) * total / grid;
+  w.nh = w.lo % kb != 0;
+  w.f0 = (w.lo + kb - 1) / kb;
+  w.nf = w.hi / kb - w.f0;
+  w.n = w.nh + w.nf + (w.hi % kb != 0);
+  return w;
+}
+template <int BN>
+__device__ __forceinline__ WgmmaTilePos wgmma_walk_pos(const QmmParams& p, const WgmmaWalk& w, int64_t i, int64_t gx,
+                                                       int64_t gy) {
+  if (p.sk_flags == nullptr) return wgmma_tile_pos<BN>(p, wgmma_unit(p, i, w.n), gx, gy);
+  const int kb = int(p.Kp / 64);
+  WgmmaTilePos q;
+  q.kb_begin = 0, q.kb_end = kb, q.y = WgmmaY::Store;
+  if (i < w.nh) {
+    q.flag = w.lo / kb, q.kb_begin = int(w.lo % kb), q.y = WgmmaY::StoreSignal;
+  } else if ((i -= w.nh) < w.nf) {
+    q.flag = w.f0 + i;
+  } else {
+    q.flag = w.hi / kb, q.kb_end = int(w.hi % kb), q.y = WgmmaY::WaitAdd;
+  }
+  q.tok0 = int(q.flag % gx) * BN;  // (the flag's index is the tile's)
+  q.rb = q.flag / gx;
+  return q;
 }
 
 template <class T, int BITS, bool LOWRANK, int RC, int BN>
@@ -169,15 +228,14 @@ __global__ void __launch_bounds__(WgmmaTile<T, BITS, LOWRANK, RC, BN>::kThreads,
   const int64_t gy = (p.row_end - p.row_begin + Tile::kRows - 1) / Tile::kRows;
   const int64_t tiles = p.tail_split > 1 ? p.tail_begin + (gx * gy - p.tail_begin) * p.tail_split
                                          : gx * gy * ((p.Kp / 64 + p.groups_per_split - 1) / p.groups_per_split);
-  const int64_t n_units = tiles > blockIdx.x ? (tiles - blockIdx.x + gridDim.x - 1) / gridDim.x : 0;
+  const WgmmaWalk walk = wgmma_walk(p, tiles);
 
   if (tid < 128) {  // the producer
     setmaxnreg_dec<24>();
     if (tid == 0) {
       uint32_t it = 0;  // buffer uses so far: buffer it % STAGES, round it / STAGES
-      for (int64_t i = 0; i < n_units; ++i) {
-        const int64_t t = wgmma_unit(p, i, n_units);
-        const WgmmaTilePos q = wgmma_tile_pos<BN>(p, t, gx, gy);
+      for (int64_t i = 0; i < walk.n; ++i) {
+        const WgmmaTilePos q = wgmma_walk_pos<BN>(p, walk, i, gx, gy);
         for (int kb = q.kb_begin; kb < q.kb_end; ++kb, ++it) {
           const uint32_t buf = it % STAGES;
           mbar_wait(empty0 + 8 * buf, ((it / STAGES) & 1) ^ 1);  // round 0 passes at once
@@ -199,9 +257,8 @@ __global__ void __launch_bounds__(WgmmaTile<T, BITS, LOWRANK, RC, BN>::kThreads,
   const T* scales = static_cast<const T*>(p.scales);
 
   uint32_t it = 0;  // the producer's count, kept in step
-  for (int64_t i = 0; i < n_units; ++i) {
-    const int64_t tile = wgmma_unit(p, i, n_units);
-    const WgmmaTilePos q = wgmma_tile_pos<BN>(p, tile, gx, gy);
+  for (int64_t i = 0; i < walk.n; ++i) {
+    const WgmmaTilePos q = wgmma_walk_pos<BN>(p, walk, i, gx, gy);
     const int kb_begin = q.kb_begin, kb_end = q.kb_end, tok0 = q.tok0;
     const uint32_t it0 = it - uint32_t(kb_begin);  // buffer use of block kb: it0 + kb
     it += uint32_t(kb_end - kb_begin);
@@ -332,12 +389,22 @@ __global__ void __launch_bounds__(WgmmaTile<T, BITS, LOWRANK, RC, BN>::kThreads,
     release(kb_end - 1);
 
     // acc[4j + i]: row g + 8 (i / 2) of this warp's tile, token 8j + 2t + i % 2.
-    if (!q.atomic && p.N % 2 == 0 && (reinterpret_cast<uintptr_t>(p.Y) & 7) == 0) {
+    const bool add = q.y == WgmmaY::Atomic || q.y == WgmmaY::WaitAdd;
+    if (q.y == WgmmaY::WaitAdd) {  // the other part of this tile must be in Y first
+      if (ctid == 0) flag_wait_lower(p.sk_flags + q.flag);
+      named_barrier_sync(Tile::kConsumers * 128);
+    }
+    if (q.y != WgmmaY::Atomic && p.N % 2 == 0 && (reinterpret_cast<uintptr_t>(p.Y) & 7) == 0) {
       // Lanes g and g ^ 1 swap halves, so that each holds two adjacent rows of a token (the even lane
       // rows g, g + 1, the odd one rows g + 7, g + 8) and stores them as one 8-byte word: a warp's
       // store covers 64 contiguous bytes per token instead of 32, half the memory transactions.
       const bool odd = g & 1;
       const int64_t r = row0 + (odd ? g + 7 : g);  // even: N even and r even, so r + 1 < N when r < N
+      auto put = [&](int64_t m, float2 v) {
+        float* y = p.Y + m * p.N + r;
+        if (add) red_add_f32x2(y, v.x, v.y);
+        else *reinterpret_cast<float2*>(y) = v;
+      };
 #pragma unroll
       for (int j = 0; j < BN / 8; ++j) {
         const float s0 = odd ? acc[4 * j] : acc[4 * j + 2], s1 = odd ? acc[4 * j + 1] : acc[4 * j + 3];
@@ -345,8 +412,8 @@ __global__ void __launch_bounds__(WgmmaTile<T, BITS, LOWRANK, RC, BN>::kThreads,
         const float2 v0 = odd ? make_float2(r0, acc[4 * j + 2]) : make_float2(acc[4 * j], r0);
         const float2 v1 = odd ? make_float2(r1, acc[4 * j + 3]) : make_float2(acc[4 * j + 1], r1);
         const int64_t m = tok0 + 8 * j + 2 * t4;
-        if (r < p.N && m < p.M) *reinterpret_cast<float2*>(p.Y + m * p.N + r) = v0;
-        if (r < p.N && m + 1 < p.M) *reinterpret_cast<float2*>(p.Y + (m + 1) * p.N + r) = v1;
+        if (r < p.N && m < p.M) put(m, v0);
+        if (r < p.N && m + 1 < p.M) put(m + 1, v1);
       }
     } else {
 #pragma unroll
@@ -356,10 +423,15 @@ __global__ void __launch_bounds__(WgmmaTile<T, BITS, LOWRANK, RC, BN>::kThreads,
           const int64_t r = row0 + g + (i >> 1) * 8, m = tok0 + 8 * j + 2 * t4 + (i & 1);
           if (r < p.N && m < p.M) {
             float* y = p.Y + m * p.N + r;
-            if (q.atomic) atomicAdd(y, acc[4 * j + i]);
+            if (add) atomicAdd(y, acc[4 * j + i]);
             else *y = acc[4 * j + i];
           }
         }
+    }
+    if (q.y == WgmmaY::StoreSignal) {  // every consumer's stores fenced, then the flag
+      __threadfence();
+      named_barrier_sync(Tile::kConsumers * 128);
+      if (ctid == 0) flag_raise(p.sk_flags + q.flag);
     }
   }
 }

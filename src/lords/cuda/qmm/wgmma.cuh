@@ -107,6 +107,39 @@ __device__ __forceinline__ void mbar_arrive(uint32_t bar) {
   asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(bar) : "memory");
 #endif
 }
+// Barrier 1 over the first `threads` threads that reach it (the consumer warpgroups; the producer
+// has left by then).
+__device__ __forceinline__ void named_barrier_sync(int threads) {
+  asm volatile("bar.sync 1, %0;\n" ::"r"(threads) : "memory");
+}
+// The stream-K handshake between two blocks (qmm_wgmma.cuh): a flag in global memory, raised with
+// release semantics after the raising block's Y stores (each thread fenced them, then a barrier),
+// waited for with acquire semantics and lowered again by the waiter, so it is zero between calls.
+__device__ __forceinline__ void flag_raise(int* flag) {
+#if LORDS_WGMMA
+  asm volatile("st.release.gpu.global.b32 [%0], %1;\n" ::"l"(flag), "r"(1) : "memory");
+#endif
+}
+__device__ __forceinline__ void flag_wait_lower(int* flag) {
+#if LORDS_WGMMA
+  int v = 0;
+  for (;;) {
+    asm volatile("ld.acquire.gpu.global.b32 %0, [%1];\n" : "=r"(v) : "l"(flag) : "memory");
+    if (v != 0) break;
+    __nanosleep(100);
+  }
+  asm volatile("st.relaxed.gpu.global.b32 [%0], %1;\n" ::"l"(flag), "r"(0) : "memory");
+#endif
+}
+// y[0] += a, y[1] += b in one vector reduction (8-byte aligned y; sm_90).
+__device__ __forceinline__ void red_add_f32x2(float* y, float a, float b) {
+#if LORDS_WGMMA
+  asm volatile("red.global.add.v2.f32 [%0], {%1, %2};\n" ::"l"(y), "f"(a), "f"(b) : "memory");
+#else
+  atomicAdd(y, a);
+  atomicAdd(y + 1, b);
+#endif
+}
 // Warp-specialized kernels move registers from the producer warpgroup to the consumers (executed by
 // every thread of a warpgroup).
 template <int N>
