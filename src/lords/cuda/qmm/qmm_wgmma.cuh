@@ -26,8 +26,9 @@
 // K slices where rows x tokens alone would leave SMs idle (partial sums meet in Y by atomics); CTA c
 // takes tiles c, c + gridDim.x, ... Where the last round would leave at least half the SMs idle, its
 // tiles are split in 2..4 K parts instead (p.tail_split), which meet in Y by atomics; odd blocks then
-// take their K part first, so that the blocks' tile boundaries (and Y stores) do not all coincide. Needs X rows
-// 16-byte aligned with K % 8 == 0 (TMA); the launcher checks.
+// take their K part first, so that the blocks' tile boundaries (and Y stores) do not all coincide. Where
+// the caller's workspace has flags and the tiles are 1-1.5 rounds, stream-K takes the place of those
+// K parts (wgmma_walk). Needs X rows 16-byte aligned with K % 8 == 0 (TMA); the launcher checks.
 #pragma once
 
 #include <cuda.h>
@@ -152,10 +153,10 @@ __device__ __forceinline__ int64_t wgmma_unit(const QmmParams& p, int64_t i, int
 // - its whole tiles;
 // - tail: the start of the tile cut at hi, last, added into Y once block c + 1 has flagged its head.
 // Where the tiles are 1-1.5 rounds, this replaces the last round's K parts (wgmma_unit): no block
-// idles, and no Y is zeroed. Measured (docs/BENCHMARKS.md 7.1i): qkv at 1024 tokens 90.2-90.4 us
-// against 95.6-96.9. Sharing out more rounds, or rounds nearly full, was slower (o, down at 2048
-// tokens by 8-10 %, down at 4096 by 70 %): the blocks then read X and the codes at different k, and
-// lose the L2 hits that blocks in step share.
+// idles, and no Y is zeroed. Measured (docs/BENCHMARKS.md 7.1i): qkv at 1024 tokens 91.0-91.3 us
+// against 96.0-96.2 in the same call. Sharing out more rounds, or rounds nearly full, was slower (o
+// and down at 2048 tokens by 8-10 %, down at 4096 by 70 %): the blocks then read X and the codes at
+// different k, and lose the L2 hits that blocks in step share.
 struct WgmmaWalk {
   int64_t n;       // units
   int64_t lo, hi;  // this block's k blocks
