@@ -20,6 +20,7 @@
 #include "gpu_test_util.h"
 #include "lords/core/error.h"
 #include "lords/cuda/qmatmul.h"
+#include "lords/cuda/ops/convert.h"
 #include "lords/cuda/qmm/fragment_layout.h"
 #include "lords/ops/qmatmul.h"
 #include "lords/quant/codebook.h"
@@ -316,6 +317,45 @@ TEST(QmatmulGpu, PrefillSharesOutTilesInKAcrossBlocks) {
   std::vector<int> flags(static_cast<size_t>(ws.flag_count()));
   LORDS_CUDA_CHECK(cudaMemcpy(flags.data(), ws.flags(nullptr), flags.size() * sizeof(int), cudaMemcpyDeviceToHost));
   EXPECT_TRUE(std::all_of(flags.begin(), flags.end(), [](int f) { return f == 0; }));
+}
+
+TEST(QmatmulGpu, WaitsForTheKernelThatWritesX) {
+  LORDS_REQUIRE_GPU();
+  // On Hopper the one-token and prefill kernels start early (programmatic dependent launch) where no
+  // memset of Y comes before them: a kernel writing X just before must still be seen. Each round a
+  // conversion kernel writes a fresh X, and qmatmul reads it at once on the same stream: 28672 x 512
+  // at one token (one K slice, no memset) and 8192 x 512 at 300 tokens (128 tiles, no K split).
+  for (auto [M, N] : std::vector<std::pair<int64_t, int64_t>>{{1, 28672}, {300, 8192}}) {
+    const GpuCase c{ops::QScaleKind::LowRank, 4, 28, N, 512, ActType::F16};
+    std::mt19937 rng(uint32_t(370 + M));
+    HostWeight h = random_weight(c, rng, true);
+    const GpuQWeight g = GpuQWeight::upload(h.w, c.act);
+    cudaStream_t stream;
+    LORDS_CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+    QmmWorkspace ws;
+    constexpr int kRounds = 4;
+    std::vector<std::vector<float>> xs(kRounds);
+    std::vector<DeviceBuffer<float>> xf;
+    std::vector<DeviceBuffer<float>> ys;
+    for (int i = 0; i < kRounds; ++i) {
+      random_x(M, c.K, c.act, rng, xs[size_t(i)]);  // fp16-exact values, sent as fp32
+      xf.emplace_back(xs[size_t(i)]);
+      ys.emplace_back(static_cast<size_t>(M * N));
+    }
+    DeviceBuffer<__half> X(static_cast<size_t>(M * c.K));
+    for (int i = 0; i < kRounds; ++i) {
+      convert_f32_to_f16(X.data(), xf[size_t(i)].data(), M * c.K, stream);
+      qmatmul(ys[size_t(i)].data(), X.data(), M, g, stream, &ws, QmmPath::Fused);
+    }
+    LORDS_CUDA_CHECK(cudaStreamSynchronize(stream));
+    LORDS_CUDA_CHECK(cudaStreamDestroy(stream));
+    for (int i = 0; i < kRounds; ++i) {
+      std::vector<float> ref(static_cast<size_t>(M * N));
+      ops::ref::qmatmul(ref.data(), xs[size_t(i)].data(), M, h.w);
+      const std::vector<double> ref64(ref.begin(), ref.end());
+      EXPECT_LT(test::rel_err(ys[size_t(i)].to_host(), ref64), kTolF16) << "M " << M << " round " << i;
+    }
+  }
 }
 
 TEST(QmatmulGpu, AwkwardShapes) {

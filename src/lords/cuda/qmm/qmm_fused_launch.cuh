@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <type_traits>
+#include <utility>
 
 #include "lords/cuda/cuda_check.h"
 #include "lords/cuda/device.h"
@@ -29,6 +30,30 @@ namespace lords::cuda::qmm {
 inline int env_int(const char* name, int unset) {
   const char* e = std::getenv(name);
   return e ? std::atoi(e) : unset;
+}
+
+// Launches kernel(args...), with the programmatic-stream-serialization attribute where `pdl`: the
+// kernel may then start before the one before it in the stream ends, and must call
+// grid_dependency_wait() (wgmma.cuh) before it touches that kernel's outputs or inputs.
+template <class... Params, class... Args>
+void launch_maybe_pdl(void (*kernel)(Params...), dim3 grid, int threads, size_t smem, cudaStream_t stream, bool pdl,
+                      Args&&... args) {
+  if (!pdl) {
+    kernel<<<grid, threads, smem, stream>>>(std::forward<Args>(args)...);
+    LORDS_CUDA_CHECK_LAUNCH();
+    return;
+  }
+  cudaLaunchConfig_t cfg{};
+  cfg.gridDim = grid;
+  cfg.blockDim = dim3(unsigned(threads));
+  cfg.dynamicSmemBytes = smem;
+  cfg.stream = stream;
+  cudaLaunchAttribute attr{};
+  attr.id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr.val.programmaticStreamSerializationAllowed = 1;
+  cfg.attrs = &attr;
+  cfg.numAttrs = 1;
+  LORDS_CUDA_CHECK(cudaLaunchKernelEx(&cfg, kernel, std::forward<Args>(args)...));
 }
 
 template <class T, int BITS, bool LOWRANK, int RC, int WM, int WN, int RT, int NT, int KC, int MINB>
@@ -170,8 +195,11 @@ void run_gemv_wg(QmmParams p, cudaStream_t stream) {
   const GemvSplit s = gemv_split(tiles, p.Kp / 64, sms, 4, kWG, Smem::kSliceRoom, &Smem::slices, p.rp, kPF);
   p.groups_per_split = s.groups_per_split;
   if (s.splits > 1) LORDS_CUDA_CHECK(cudaMemsetAsync(p.Y, 0, size_t(p.N) * sizeof(float), stream));
-  kernel<<<dim3(unsigned(s.blocks_per_split), unsigned(s.splits)), kWG * 128, Smem::kBytes, stream>>>(p);
-  LORDS_CUDA_CHECK_LAUNCH();
+  // Programmatic dependent launch where a kernel, not the memset, comes before: the prologue (first
+  // codes, A^T, the pair table) overlaps that kernel's end. LORDS_QMM_PDL=0 turns it off (measuring).
+  static const bool pdl = env_int("LORDS_QMM_PDL", 1) != 0;
+  launch_maybe_pdl(kernel, dim3(unsigned(s.blocks_per_split), unsigned(s.splits)), kWG * 128, Smem::kBytes, stream,
+                   pdl && s.splits == 1, p);
 }
 
 // Tokens per block of the Hopper kernel for M tokens: 256 from 129 tokens on (measured 1.3-1.6x
@@ -247,8 +275,10 @@ void run_wgmma(QmmParams p, cudaStream_t stream) {
   // A^T (Kp, rp) in boxes of 64 k x the padded rank: ranks beyond rp arrive as zeros.
   const CUtensorMap atmap = LOWRANK ? tensor_map_2d(p.AT, p.rp, p.Kp, act, Tile::kATRowBytes / 2, 64) : xmap;
   const int64_t grid = std::min(units, slots);
-  kernel<<<unsigned(grid), Tile::kThreads, Tile::kSmemBytes, stream>>>(p, xmap, atmap);
-  LORDS_CUDA_CHECK_LAUNCH();
+  // Programmatic dependent launch where no memset of Y comes before (as in run_gemv_wg).
+  static const bool pdl = env_int("LORDS_QMM_PDL", 1) != 0;
+  launch_maybe_pdl(kernel, dim3(unsigned(grid)), Tile::kThreads, Tile::kSmemBytes, stream,
+                   pdl && !p.atomic && p.tail_split <= 1, p, xmap, atmap);
 }
 
 template <class T, bool LOWRANK, int RC>

@@ -120,9 +120,13 @@ __global__ void __launch_bounds__(WG * 128, 1) qmm_gemv_wg_kernel(const QmmParam
     T* st_x = st_at + ng * 64 * p.rp;
     const T* AT = static_cast<const T*>(p.AT) + kbase * p.rp;
     for (int i = tid; i < ng_real * 8 * p.rp; i += kThreads) cp_async16(st_at + i * 8, AT + i * 8);
-    load_x_tile<T>(st_x, ng * 64, static_cast<const T*>(p.X), 1, p.K, p.x_vec, 0, 1, kbase, ng * 64, tid, kThreads);
     cp_async_commit();
     build_pair_table<T, BITS>(lut, p.levels, tid, kThreads);
+    // Up to here only the weights: launched early (programmatic dependent launch), this block has
+    // overlapped the kernel before it so far; x is that kernel's output.
+    grid_dependency_wait();
+    load_x_tile<T>(st_x, ng * 64, static_cast<const T*>(p.X), 1, p.K, p.x_vec, 0, 1, kbase, ng * 64, tid, kThreads);
+    cp_async_commit();
     cp_async_wait<0>();
     __syncthreads();
     // A thread builds the chunks of 4 consecutive j for 8 consecutive k: one 16-byte load of x and 8
@@ -158,6 +162,7 @@ __global__ void __launch_bounds__(WG * 128, 1) qmm_gemv_wg_kernel(const QmmParam
   }
   fence_proxy_async_smem();
   __syncthreads();
+  grid_dependents_launch();
 
   // 3. The stream. acc[4 jc + i]: row g + 8 (i / 2) of this warp's tile, column 8 jc + 2t + i % 2.
   float acc[MMA::kAcc];

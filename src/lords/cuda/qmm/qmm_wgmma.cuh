@@ -224,6 +224,10 @@ __global__ void __launch_bounds__(WgmmaTile<T, BITS, LOWRANK, RC, BN>::kThreads,
     mbar_init_fence();
   }
   __syncthreads();
+  // Launched early (programmatic dependent launch), the block has built its table while the kernel
+  // before it ended; X and Y are that kernel's to finish with first.
+  grid_dependency_wait();
+  grid_dependents_launch();
 
   const int64_t gx = (p.M + BN - 1) / BN;
   const int64_t gy = (p.row_end - p.row_begin + Tile::kRows - 1) / Tile::kRows;

@@ -140,6 +140,21 @@ __device__ __forceinline__ void red_add_f32x2(float* y, float a, float b) {
   atomicAdd(y + 1, b);
 #endif
 }
+// Programmatic dependent launch (sm_90): a kernel launched with the programmatic-serialization
+// attribute may start while the kernel before it in the stream is still running. Before it reads what
+// that kernel writes (x), or writes what it reads (Y), it waits here for that kernel's completion and
+// its memory; a no-op for a plain launch. Whatever comes before the wait touches only the weights.
+__device__ __forceinline__ void grid_dependency_wait() {
+#if LORDS_WGMMA
+  asm volatile("griddepcontrol.wait;\n" ::: "memory");
+#endif
+}
+// Lets the next kernel, if launched so, start (its own wait still covers all of this one).
+__device__ __forceinline__ void grid_dependents_launch() {
+#if LORDS_WGMMA
+  asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
+#endif
+}
 // Warp-specialized kernels move registers from the producer warpgroup to the consumers (executed by
 // every thread of a warpgroup).
 template <int N>
