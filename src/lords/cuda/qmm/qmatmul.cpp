@@ -196,7 +196,7 @@ void* QmmWorkspace::cublas() {
 
 int* QmmWorkspace::flags(cudaStream_t stream) {
   if (flags_.empty()) {
-    // At most two rounds of tiles are shared out, over at most two blocks per SM.
+    // One flag per tile: stream-K shares out at most 1.5 rounds of tiles, of at most two blocks per SM.
     flags_ = DeviceBuffer<int>(size_t(4) * size_t(device_props().sm_count));
     LORDS_CUDA_CHECK(cudaMemsetAsync(flags_.data(), 0, flags_.bytes(), stream));
   }
