@@ -32,6 +32,13 @@ inline int env_int(const char* name, int unset) {
   return e ? std::atoi(e) : unset;
 }
 
+// Programmatic dependent launch of the wgmma kernels (launch_maybe_pdl); LORDS_QMM_PDL=0 turns it off
+// (measuring).
+inline bool pdl_on() {
+  static const bool on = env_int("LORDS_QMM_PDL", 1) != 0;
+  return on;
+}
+
 // Launches kernel(args...), with the programmatic-stream-serialization attribute where `pdl`: the
 // kernel may then start before the one before it in the stream ends, and must call
 // grid_dependency_wait() (wgmma.cuh) before it touches that kernel's outputs or inputs.
@@ -196,10 +203,9 @@ void run_gemv_wg(QmmParams p, cudaStream_t stream) {
   p.groups_per_split = s.groups_per_split;
   if (s.splits > 1) LORDS_CUDA_CHECK(cudaMemsetAsync(p.Y, 0, size_t(p.N) * sizeof(float), stream));
   // Programmatic dependent launch where a kernel, not the memset, comes before: the prologue (first
-  // codes, A^T, the pair table) overlaps that kernel's end. LORDS_QMM_PDL=0 turns it off (measuring).
-  static const bool pdl = env_int("LORDS_QMM_PDL", 1) != 0;
+  // codes, A^T, the pair table) overlaps that kernel's end.
   launch_maybe_pdl(kernel, dim3(unsigned(s.blocks_per_split), unsigned(s.splits)), kWG * 128, Smem::kBytes, stream,
-                   pdl && s.splits == 1, p);
+                   pdl_on() && s.splits == 1, p);
 }
 
 // Tokens per block of the Hopper kernel for M tokens: 256 from 129 tokens on (measured 1.3-1.6x
@@ -252,17 +258,17 @@ void run_wgmma(QmmParams p, cudaStream_t stream) {
   p.stagger = stagger;
   int64_t units = gx * gy * gz;
   const int64_t rest = (gx * gy) % slots;
+  const bool half_empty_last_round = !p.atomic && gx * gy > slots && rest > 0 && slots / rest >= 2;
   const int64_t parts = rest > 0 ? std::min<int64_t>({4, slots / rest, blocks / 8}) : 1;
   // Where that last round is the second (1-1.5 rounds of tiles) and the caller's workspace has the
   // flags, the tiles are shared out evenly in k blocks instead (stream-K, wgmma_walk).
   // LORDS_QMM_WGMMA_STREAMK=0 keeps the K parts (measuring).
   static const bool streamk_on = env_int("LORDS_QMM_WGMMA_STREAMK", 1) != 0;
-  if (!(streamk_on && tail_on && !p.atomic && gx * gy / slots == 1 && rest > 0 && slots / rest >= 2 &&
-        gx * gy <= p.sk_flag_count))
+  if (!(streamk_on && tail_on && half_empty_last_round && gx * gy / slots == 1 && gx * gy <= p.sk_flag_count))
     p.sk_flags = nullptr;
   if (p.sk_flags) {
     units = slots;  // (the grid: one block per slot, each with at least one tile's work)
-  } else if (tail_on && !p.atomic && gx * gy > slots && parts >= 2) {
+  } else if (tail_on && half_empty_last_round && parts >= 2) {
     p.tail_split = int(parts);
     p.tail_begin = gx * gy - rest;
     units = p.tail_begin + parts * rest;
@@ -276,9 +282,8 @@ void run_wgmma(QmmParams p, cudaStream_t stream) {
   const CUtensorMap atmap = LOWRANK ? tensor_map_2d(p.AT, p.rp, p.Kp, act, Tile::kATRowBytes / 2, 64) : xmap;
   const int64_t grid = std::min(units, slots);
   // Programmatic dependent launch where no memset of Y comes before (as in run_gemv_wg).
-  static const bool pdl = env_int("LORDS_QMM_PDL", 1) != 0;
   launch_maybe_pdl(kernel, dim3(unsigned(grid)), Tile::kThreads, Tile::kSmemBytes, stream,
-                   pdl && !p.atomic && p.tail_split <= 1, p, xmap, atmap);
+                   pdl_on() && !p.atomic && p.tail_split <= 1, p, xmap, atmap);
 }
 
 template <class T, bool LOWRANK, int RC>
